@@ -1,0 +1,143 @@
+"""The Warehouse interface: one contract, a DuckDB and a BigQuery implementation.
+
+SQL handed to a warehouse is written once for both: tables are named `dataset.table`
+(`nba_raw.schedule`) and parameters `@name`. Each implementation qualifies the names and
+translates the parameters (`Warehouse.render`). A date partition is only ever replaced whole
+(`replace_partitions`), so writing a date twice never duplicates rows.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, ClassVar
+
+import pandas as pd
+from prefect.blocks.core import Block
+
+# The portable column types (BigQuery's names); each implementation maps them.
+COLUMN_TYPES = ("STRING", "INT64", "FLOAT64", "DATE", "TIMESTAMP", "BOOL")
+
+_TABLE_REF = re.compile(r"(?<![\w.`])(nba_[a-z]+)\.([a-z_][a-z0-9_]*)\b")
+_PARAM = re.compile(r"(?<![@\w])@([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A warehouse table: ordered typed columns, its partition column and key."""
+
+    dataset: str
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    partition_by: str | None = "game_date"
+    cluster_by: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()
+    description: str = ""
+    required: tuple[str, ...] = field(default=())  # NOT NULL columns
+
+    def __post_init__(self) -> None:
+        names = [c for c, _ in self.columns]
+        for _, kind in self.columns:
+            if kind not in COLUMN_TYPES:
+                raise ValueError(f"{self.id}: unknown column type {kind!r}")
+        for col in (*self.cluster_by, *self.key, *self.required):
+            if col not in names:
+                raise ValueError(f"{self.id}: {col!r} is not a column")
+        if self.partition_by and self.partition_by not in names:
+            raise ValueError(f"{self.id}: partition column {self.partition_by!r} is not a column")
+
+    @property
+    def id(self) -> str:
+        return f"{self.dataset}.{self.name}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+    def conform(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The frame with exactly this table's columns, in order, with portable dtypes."""
+        missing = [c for c in self.column_names if c not in df.columns]
+        if missing:
+            raise ValueError(f"{self.id}: frame lacks columns {missing}")
+        out = pd.DataFrame(index=df.index)
+        for col, kind in self.columns:
+            out[col] = _as_type(df[col], kind)
+        for col in self.required:
+            if out[col].isna().any():
+                raise ValueError(f"{self.id}: NULL in required column {col!r}")
+        return out.reset_index(drop=True)
+
+
+def _as_type(s: pd.Series, kind: str) -> pd.Series:
+    if kind == "STRING":
+        return s.astype("string")
+    if kind == "INT64":
+        return s.astype("Int64")
+    if kind == "FLOAT64":
+        return s.astype("Float64").astype("float64")
+    if kind == "BOOL":
+        return s.astype("boolean")
+    if kind == "DATE":
+        return pd.to_datetime(s).dt.date.astype("object")
+    if kind == "TIMESTAMP":
+        return pd.to_datetime(s, utc=True)
+    raise ValueError(kind)
+
+
+class Warehouse(Block):
+    """Query → DataFrame; replace a date partition atomically; ensure tables."""
+
+    _block_schema_capabilities: ClassVar[list[str]] = ["warehouse"]
+    dialect: ClassVar[str] = ""
+
+    @abstractmethod
+    def table_ref(self, dataset: str, table: str) -> str:
+        """The fully qualified, quoted name of a table in this warehouse."""
+
+    @abstractmethod
+    def ensure_tables(self, specs: Iterable[TableSpec]) -> None:
+        """Create the datasets and tables that do not exist yet (idempotent)."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run a read query (portable SQL, `@name` parameters) and return its rows."""
+
+    @abstractmethod
+    def replace_partitions(
+        self, game_date: date, frames: Mapping[TableSpec, pd.DataFrame]
+    ) -> dict[str, int]:
+        """Replace the `game_date` partition of each table with its frame, atomically per
+        table (DuckDB: all tables in one transaction). An empty frame empties the partition.
+        Returns rows written per table id."""
+
+    @abstractmethod
+    def append(self, spec: TableSpec, df: pd.DataFrame) -> int:
+        """Append rows (ledgers and logs, which are never replaced)."""
+
+    def replace_partition(self, spec: TableSpec, game_date: date, df: pd.DataFrame) -> int:
+        return self.replace_partitions(game_date, {spec: df})[spec.id]
+
+    def render(self, sql: str) -> str:
+        """Qualify `dataset.table` references for this warehouse."""
+        return _TABLE_REF.sub(lambda m: self.table_ref(m.group(1), m.group(2)), sql)
+
+    def _check_partition(self, spec: TableSpec, game_date: date, df: pd.DataFrame) -> pd.DataFrame:
+        if spec.partition_by is None:
+            raise ValueError(f"{spec.id} is not partitioned by date")
+        out = spec.conform(df)
+        wrong = out[out[spec.partition_by] != game_date]
+        if len(wrong):
+            raise ValueError(
+                f"{spec.id}: {len(wrong)} rows have {spec.partition_by} other than {game_date}"
+            )
+        return out
+
+
+def translate_params(sql: str, style: str) -> str:
+    """`@name` → the driver's placeholder style (`$name` for DuckDB)."""
+    if style == "@":
+        return sql
+    return _PARAM.sub(lambda m: f"{style}{m.group(1)}", sql)

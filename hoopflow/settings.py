@@ -1,0 +1,155 @@
+"""The one settings object: the only place that knows which environment hoopflow runs in.
+
+Everything environment-specific (warehouse, landing zone, source, result storage) is decided
+here from `HOOPFLOW_*` variables; flows and tasks ask for `get_settings().warehouse()` and never
+import a database or cloud client themselves.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:  # the block modules import prefect; keep `import hoopflow.settings` cheap
+    from blocks.landing import LandingZone
+    from blocks.sources import Source
+    from blocks.warehouse import Warehouse
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_SOURCE_DIR = REPO_ROOT / "data" / "nba"
+
+
+class BigQuerySettings(BaseModel):
+    """Production warehouse: BigQuery through google-cloud-bigquery and pandas-gbq."""
+
+    project: str | None = None
+    location: str = "US"
+    # Prepended to every dataset name (`dev_` → `dev_nba_raw`), so several environments
+    # can share one GCP project.
+    dataset_prefix: str = ""
+    # Every query carries this cap: a runaway query fails instead of billing.
+    maximum_bytes_billed: int = 10 * 1024**3
+    # Name of a saved prefect-gcp GcpCredentials block; None means application default credentials.
+    credentials_block: str | None = None
+    # Point the clients at a local BigQuery API (tests: the bqemulator package).
+    api_endpoint: str | None = None
+
+
+class LandingSettings(BaseModel):
+    """Where extracted source files land before they are loaded (kept for inspection)."""
+
+    kind: Literal["local", "gcs"] = "local"
+    # local: defaults to $HOOPFLOW_HOME/landing
+    path: Path | None = None
+    # gcs: a bucket name (+ optional folder) or a saved prefect-gcp GcsBucket block
+    bucket: str | None = None
+    bucket_folder: str = "landing"
+    gcs_bucket_block: str | None = None
+    credentials_block: str | None = None
+
+
+class NbaApiSettings(BaseModel):
+    """The NBA.com stats API (production source)."""
+
+    # None → nba_api's own https://stats.nba.com/stats ; tests point it at a local server.
+    base_url: str | None = None
+    timeout_seconds: float = 30.0
+    # Name of a Prefect global concurrency limit with slot decay (a rate limit) shared by every
+    # process that calls the API; `hoopflow setup` / deployments create it.
+    rate_limit_name: str = "nba-stats-api"
+    # Season type of the endpoints; hoopflow models the regular season.
+    season_type: str = "Regular Season"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HOOPFLOW_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    home: Path = Path(".hoopflow")
+    source: Literal["bundled", "nba_api"] = "bundled"
+    # Any folder holding <season>/{player_box,schedule,shots}.csv.gz
+    source_dir: Path = BUNDLED_SOURCE_DIR
+    warehouse: Literal["duckdb", "bigquery"] = "duckdb"
+    bigquery: BigQuerySettings = Field(default_factory=BigQuerySettings)
+    landing: LandingSettings = Field(default_factory=LandingSettings)
+    nba_api: NbaApiSettings = Field(default_factory=NbaApiSettings)
+    # Prefect result/cache storage; defaults to $HOOPFLOW_HOME/results.
+    results_path: Path | None = None
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.results_path or self.home / "results"
+
+    def warehouse_block(self) -> Warehouse:
+        if self.warehouse == "duckdb":
+            from blocks.warehouse_duckdb import DuckDBWarehouse
+
+            return DuckDBWarehouse(path=str(self.duckdb_path))
+        from blocks.warehouse_bigquery import BigQueryWarehouse
+
+        bq = self.bigquery
+        return BigQueryWarehouse(
+            project=bq.project,
+            location=bq.location,
+            dataset_prefix=bq.dataset_prefix,
+            maximum_bytes_billed=bq.maximum_bytes_billed,
+            credentials_block=bq.credentials_block,
+            api_endpoint=bq.api_endpoint,
+        )
+
+    def landing_block(self) -> LandingZone:
+        from blocks.landing import GcsLandingZone, LocalLandingZone
+
+        if self.landing.kind == "local":
+            return LocalLandingZone(path=str(self.landing.path or self.home / "landing"))
+        return GcsLandingZone(
+            bucket=self.landing.bucket,
+            bucket_folder=self.landing.bucket_folder,
+            gcs_bucket_block=self.landing.gcs_bucket_block,
+            credentials_block=self.landing.credentials_block,
+        )
+
+    def source_block(self) -> Source:
+        if self.source == "bundled":
+            from blocks.sources import BundledSeasonSource
+
+            return BundledSeasonSource(source_dir=str(self.source_dir))
+        from blocks.nba_stats_api import NbaStatsApiSource
+
+        api = self.nba_api
+        return NbaStatsApiSource(
+            base_url=api.base_url,
+            timeout_seconds=api.timeout_seconds,
+            rate_limit_name=api.rate_limit_name,
+            season_type=api.season_type,
+        )
+
+    def prefect_env(self) -> dict[str, str]:
+        """Prefect settings that follow from ours (result and cache storage)."""
+        return {
+            "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+            "PREFECT_LOCAL_STORAGE_PATH": str(self.results_dir.resolve()),
+        }
+
+
+@lru_cache(maxsize=1)
+def _cached() -> Settings:
+    return Settings()
+
+
+def get_settings() -> Settings:
+    """The process-wide settings (read once from the environment; `reset_settings` re-reads)."""
+    return _cached()
+
+
+def reset_settings() -> None:
+    _cached.cache_clear()

@@ -1,0 +1,292 @@
+"""Raw phase: source → landing zone file (extract) → `nba_raw` tables (load).
+
+The plain functions (`parse_landing_file`, `check_references`, `raw_frames`) hold every rule
+about what a landing file must look like; the tasks only move bytes and call them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import pandas as pd
+from prefect import task
+
+from blocks.sources import SOURCE_COLUMNS, SOURCE_TABLES, to_csv_bytes
+from blocks.warehouse import TableSpec
+from hoopflow.settings import get_settings
+from tasks.common import PROCESSOR_CACHE, TRANSIENT_RETRIES, module_code_version
+from tasks.ledger import RUN_LEDGER, ledger_entry
+
+_PROVENANCE = (("ingested_at", "TIMESTAMP"), ("source", "STRING"))
+
+RAW_SCHEDULE = TableSpec(
+    dataset="nba_raw",
+    name="schedule",
+    columns=(
+        ("season", "STRING"), ("game_id", "STRING"), ("game_date", "DATE"),
+        ("home_team_id", "INT64"), ("home_team_abbreviation", "STRING"),
+        ("home_team_name", "STRING"), ("away_team_id", "INT64"),
+        ("away_team_abbreviation", "STRING"), ("away_team_name", "STRING"),
+        ("home_pts", "INT64"), ("away_pts", "INT64"), ("winner", "STRING"), ("num_ot", "INT64"),
+        *_PROVENANCE,
+    ),
+    cluster_by=("home_team_id", "away_team_id"),
+    key=("game_id",),
+    description="One row per regular-season game with its final score.",
+)  # fmt: skip
+
+RAW_PLAYER_BOXSCORES = TableSpec(
+    dataset="nba_raw",
+    name="player_boxscores",
+    columns=(
+        ("season", "STRING"), ("season_id", "INT64"), ("game_id", "STRING"), ("game_date", "DATE"),
+        ("matchup", "STRING"), ("home_away", "STRING"), ("team_id", "INT64"),
+        ("team_abbreviation", "STRING"), ("team_name", "STRING"), ("opp_team_id", "INT64"),
+        ("opp_team_abbreviation", "STRING"), ("wl", "STRING"), ("player_id", "INT64"),
+        ("player_name", "STRING"), ("min", "FLOAT64"), ("pts", "INT64"), ("fgm", "INT64"),
+        ("fga", "INT64"), ("fg_pct", "FLOAT64"), ("fg3m", "INT64"), ("fg3a", "INT64"),
+        ("fg3_pct", "FLOAT64"), ("ftm", "INT64"), ("fta", "INT64"), ("ft_pct", "FLOAT64"),
+        ("oreb", "INT64"), ("dreb", "INT64"), ("reb", "INT64"), ("ast", "INT64"),
+        ("stl", "INT64"), ("blk", "INT64"), ("tov", "INT64"), ("pf", "INT64"),
+        ("plus_minus", "INT64"),
+        *_PROVENANCE,
+    ),
+    cluster_by=("player_id", "team_id"),
+    key=("game_id", "player_id"),
+    description="One row per player per game (players who appeared).",
+)  # fmt: skip
+
+RAW_SHOTS = TableSpec(
+    dataset="nba_raw",
+    name="shots",
+    columns=(
+        ("game_id", "STRING"), ("game_date", "DATE"), ("team_id", "INT64"), ("player_id", "INT64"),
+        ("period", "INT64"), ("mins_left", "INT64"), ("secs_left", "INT64"),
+        ("shot_made", "INT64"), ("shot_type", "STRING"), ("action_type", "STRING"),
+        ("basic_zone", "STRING"), ("zone_name", "STRING"), ("zone_range", "STRING"),
+        ("loc_x", "FLOAT64"), ("loc_y", "FLOAT64"), ("shot_distance", "INT64"),
+        *_PROVENANCE,
+    ),
+    cluster_by=("player_id", "team_id"),
+    # No key: the shot chart has no event id, and real files hold identical rows
+    # (two tip-ins by one player in the same second), so exact duplicates are kept.
+    description="One row per field-goal attempt.",
+)  # fmt: skip
+
+RAW_TABLES: dict[str, TableSpec] = {
+    "schedule": RAW_SCHEDULE,
+    "player_box": RAW_PLAYER_BOXSCORES,
+    "shots": RAW_SHOTS,
+}
+
+# Percentages are blank when there was no attempt; every other field must be present.
+NULLABLE = {"FG_PCT", "FG3_PCT", "FT_PCT"}
+_INTEGER = re.compile(r"^[+-]?\d+$")
+
+
+class LandingFileError(ValueError):
+    """A landing file that cannot be loaded: names the file, the date and each bad field."""
+
+    def __init__(self, file: str, game_date: date, problems: list[tuple[str, str]]):
+        self.file, self.game_date, self.problems = file, game_date, problems
+        lines = "; ".join(f"field {field}: {msg}" for field, msg in problems)
+        super().__init__(f"{file} (game date {game_date}): {lines}")
+
+
+def landing_path(table: str, game_date: date) -> str:
+    return f"{table}/{game_date.isoformat()}.csv"
+
+
+def _examples(values: pd.Series, rows: pd.Index) -> str:
+    shown = ", ".join(f"line {i + 2}: {values[i]!r}" for i in list(rows)[:3])
+    more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+    return f"{shown}{more}"
+
+
+def parse_landing_file(table: str, game_date: date, data: bytes, file: str) -> pd.DataFrame:
+    """Type one landing file (source layout, text) into its raw table's columns.
+
+    Raises LandingFileError listing every bad field: a missing column, a non-numeric value,
+    an empty numeric value, a duplicate key, a game date other than the file's date.
+    """
+    spec = RAW_TABLES[table]
+    types = dict(spec.columns)
+    try:
+        text = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise LandingFileError(file, game_date, [("*", f"not a readable CSV ({exc})")]) from exc
+    except pd.errors.EmptyDataError:
+        raise LandingFileError(file, game_date, [("*", "empty file, not even a header")]) from None
+
+    problems: list[tuple[str, str]] = []
+    missing = [c for c in SOURCE_COLUMNS[table] if c not in text.columns]
+    problems += [(c, "column missing") for c in missing]
+    out = pd.DataFrame(index=text.index)
+    for col in SOURCE_COLUMNS[table]:
+        if col in missing:
+            continue
+        raw, kind = text[col].str.strip(), types[col.lower()]
+        empty = raw == ""
+        if empty.any() and col not in NULLABLE:
+            problems.append((col, f"empty value ({_examples(raw, raw.index[empty])})"))
+        if kind == "INT64":
+            bad = ~empty & ~raw.str.match(_INTEGER)
+            if bad.any():
+                problems.append((col, f"not an integer ({_examples(raw, raw.index[bad])})"))
+            out[col.lower()] = pd.to_numeric(raw.where(~empty & ~bad), errors="coerce").astype("Int64")
+        elif kind == "FLOAT64":
+            num = pd.to_numeric(raw.where(~empty), errors="coerce")
+            bad = ~empty & num.isna()
+            if bad.any():
+                problems.append((col, f"not a number ({_examples(raw, raw.index[bad])})"))
+            out[col.lower()] = num.astype("float64")
+        elif kind == "DATE":
+            parsed = pd.to_datetime(raw.where(~empty), format="%Y-%m-%d", errors="coerce")
+            bad = ~empty & parsed.isna()
+            if bad.any():
+                problems.append((col, f"not a YYYY-MM-DD date ({_examples(raw, raw.index[bad])})"))
+            other = ~empty & ~bad & (parsed.dt.date != game_date)
+            if other.any():
+                problems.append(
+                    (col, f"outside the file's date {game_date} ({_examples(raw, raw.index[other])})")
+                )
+            out[col.lower()] = parsed.dt.date
+        else:
+            out[col.lower()] = raw
+    if spec.key and not any(c.upper() in missing for c in spec.key):
+        dup = out.duplicated(list(spec.key), keep="first")
+        if dup.any():
+            keys = out.loc[dup, list(spec.key)].astype(str).agg("/".join, axis=1)
+            problems.append(
+                ("/".join(c.upper() for c in spec.key), f"duplicate rows ({_examples(keys, keys.index)})")
+            )
+    if problems:
+        raise LandingFileError(file, game_date, problems)
+    return out
+
+
+def check_references(
+    game_date: date, parsed: Mapping[str, pd.DataFrame], files: Mapping[str, str]
+) -> None:
+    """Box scores and shots must belong to the date's scheduled games and their two teams."""
+    schedule = parsed["schedule"]
+    playing = pd.concat(
+        [
+            schedule[["game_id", "home_team_id"]].set_axis(["game_id", "team_id"], axis=1),
+            schedule[["game_id", "away_team_id"]].set_axis(["game_id", "team_id"], axis=1),
+        ]
+    )
+    known_pairs = set(zip(playing.game_id, playing.team_id.astype(int), strict=True))
+    problems: list[tuple[str, str, str]] = []
+    itself = schedule.game_id[schedule.home_team_id == schedule.away_team_id]
+    if len(itself):
+        problems.append(("schedule", "HOME_TEAM_ID", f"a team plays itself in {list(itself)[:3]}"))
+    for table, team_cols in (("player_box", ("TEAM_ID", "OPP_TEAM_ID")), ("shots", ("TEAM_ID",))):
+        df = parsed[table]
+        unknown_game = ~df.game_id.isin(set(schedule.game_id))
+        if unknown_game.any():
+            ids = sorted(set(df.game_id[unknown_game]))[:3]
+            problems.append((table, "GAME_ID", f"not a game of {game_date} in the schedule: {ids}"))
+        for col in team_cols:
+            pairs = zip(df.game_id, df[col.lower()].astype(int), strict=True)
+            unknown = pd.Series([p not in known_pairs for p in pairs], index=df.index) & ~unknown_game
+            if unknown.any():
+                ids = sorted(set(df[col.lower()][unknown].astype(int)))[:3]
+                problems.append((table, col, f"team id not playing in that game: {ids}"))
+    if problems:
+        raise LandingFileError(
+            files[problems[0][0]], game_date, [(f"{t}.{field}", msg) for t, field, msg in problems]
+        )
+
+
+def raw_frames(
+    game_date: date,
+    files: Mapping[str, tuple[str, bytes]],
+    source: str,
+    ingested_at: datetime,
+) -> dict[TableSpec, pd.DataFrame]:
+    """All three landing files of a date → the rows of its three raw tables, or an error.
+    Everything is checked before anything is written, so a bad file writes nothing."""
+    parsed, errors = {}, []
+    for table in SOURCE_TABLES:
+        uri, data = files[table]
+        try:
+            parsed[table] = parse_landing_file(table, game_date, data, uri)
+        except LandingFileError as exc:
+            errors.append(exc)
+    if errors:
+        if len(errors) == 1:
+            raise errors[0]
+        raise LandingFileError(
+            " + ".join(e.file for e in errors),
+            game_date,
+            [p for e in errors for p in e.problems],
+        )
+    check_references(game_date, parsed, {t: files[t][0] for t in SOURCE_TABLES})
+    return {
+        RAW_TABLES[t]: df.assign(ingested_at=ingested_at, source=source)
+        for t, df in parsed.items()
+    }
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    table: str
+    path: str
+    uri: str
+    sha256: str
+    rows: int
+
+
+def ensure_raw_tables() -> None:
+    get_settings().warehouse_block().ensure_tables([*RAW_TABLES.values(), RUN_LEDGER])
+
+
+def source_fingerprints(game_date: date) -> dict[str, str]:
+    source = get_settings().source_block()
+    return {table: f"{source.name}:{source.fingerprint(table, game_date)}" for table in SOURCE_TABLES}
+
+
+@task(
+    name="extract",
+    task_run_name="extract-{table}-{game_date}",
+    cache_policy=PROCESSOR_CACHE,
+    **TRANSIENT_RETRIES,
+)
+def extract(table: str, game_date: date, fingerprint: str) -> LandedFile:
+    """Fetch one source table for one date and land it as a CSV file, as received."""
+    settings = get_settings()
+    with ledger_entry(
+        settings.warehouse_block(), f"extract_{table}", game_date, fingerprint,
+        module_code_version(__name__),
+    ) as entry:  # fmt: skip
+        rows = settings.source_block().fetch(table, game_date)
+        data = to_csv_bytes(rows)
+        path = landing_path(table, game_date)
+        uri = settings.landing_block().write_bytes(path, data)
+        entry["rows"], entry["detail"] = len(rows), {"uri": uri}
+    return LandedFile(table, path, uri, hashlib.sha256(data).hexdigest(), len(rows))
+
+
+@task(name="load_raw", task_run_name="load-raw-{game_date}", cache_policy=PROCESSOR_CACHE)
+def load_raw(game_date: date, landed: dict[str, LandedFile]) -> dict[str, int]:
+    """Check the date's three landing files, then replace the date in the three raw tables."""
+    settings = get_settings()
+    warehouse, landing = settings.warehouse_block(), settings.landing_block()
+    fingerprint = hashlib.sha256(
+        json.dumps({t: f.sha256 for t, f in sorted(landed.items())}).encode()
+    ).hexdigest()
+    with ledger_entry(
+        warehouse, "load_raw", game_date, fingerprint, module_code_version(__name__)
+    ) as entry:
+        files = {t: (f.uri, landing.read_bytes(f.path)) for t, f in landed.items()}
+        frames = raw_frames(game_date, files, settings.source, datetime.now(timezone.utc))
+        written = warehouse.replace_partitions(game_date, frames)
+        entry["rows"], entry["detail"] = sum(written.values()), written
+    return written
