@@ -1,0 +1,180 @@
+"""The raw phase end to end: real Prefect API (test harness), real DuckDB file, real landing
+folder. Expected figures come from pandas over the bundled CSVs, never from the warehouse."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows.backfill import backfill
+from flows.raw import raw
+from hoopflow.settings import get_settings, reset_settings
+from tests.conftest import SEASON_DIR
+
+pytestmark = pytest.mark.e2e
+
+START, END = date(2023, 10, 24), date(2023, 10, 29)
+
+
+def _per_date(warehouse, sql: str) -> pd.DataFrame:
+    df = warehouse.query(sql, {"start": START, "end": END})
+    df["game_date"] = pd.to_datetime(df["game_date"]).dt.strftime("%Y-%m-%d")
+    return df.set_index("game_date").sort_index().astype("int64")
+
+
+def _ledger(warehouse) -> pd.DataFrame:
+    return warehouse.query("SELECT * FROM nba_ops.run_ledger ORDER BY started_at")
+
+
+def _csv_per_date(csv: pd.DataFrame, **sums: str) -> pd.DataFrame:
+    in_range = csv[(csv.GAME_DATE >= str(START)) & (csv.GAME_DATE <= str(END))]
+    agg = {"n": ("GAME_DATE", "size"), **{k: (v, "sum") for k, v in sums.items()}}
+    out = in_range.groupby("GAME_DATE").agg(**agg).astype("int64")
+    out.index.name = "game_date"
+    return out
+
+
+def test_backfill_loads_exactly_the_csv_rows_and_a_rerun_writes_nothing(
+    prefect_api, hoopflow_home, season_csv
+):
+    state = backfill(START, END, ["raw"], return_state=True)
+    assert state.is_completed(), state.message
+    wh = get_settings().warehouse_block()
+
+    box = _per_date(
+        wh,
+        "SELECT game_date, count(*) AS n, sum(pts) AS pts, sum(fga) AS fga, sum(plus_minus) AS pm "
+        "FROM nba_raw.player_boxscores WHERE game_date BETWEEN @start AND @end GROUP BY 1",
+    )
+    pd.testing.assert_frame_equal(
+        box, _csv_per_date(season_csv["player_box"], pts="PTS", fga="FGA", pm="PLUS_MINUS")
+    )
+    shots = _per_date(
+        wh,
+        "SELECT game_date, count(*) AS n, sum(shot_made) AS made, sum(shot_distance) AS dist "
+        "FROM nba_raw.shots WHERE game_date BETWEEN @start AND @end GROUP BY 1",
+    )
+    pd.testing.assert_frame_equal(
+        shots, _csv_per_date(season_csv["shots"], made="SHOT_MADE", dist="SHOT_DISTANCE")
+    )
+    schedule = _per_date(
+        wh,
+        "SELECT game_date, count(*) AS n, sum(home_pts) AS home, sum(away_pts) AS away, "
+        "sum(num_ot) AS ot FROM nba_raw.schedule WHERE game_date BETWEEN @start AND @end GROUP BY 1",
+    )
+    pd.testing.assert_frame_equal(
+        schedule, _csv_per_date(season_csv["schedule"], home="HOME_PTS", away="AWAY_PTS", ot="NUM_OT")
+    )
+    # Game ids keep their leading zeros; coordinates keep their decimals.
+    ids = wh.query("SELECT DISTINCT game_id FROM nba_raw.schedule ORDER BY 1").game_id
+    assert ids.iloc[0] == "0022300061"
+    loc = wh.query("SELECT round(sum(loc_x), 1) AS x FROM nba_raw.shots").x.iloc[0]
+    expected_x = season_csv["shots"].query("GAME_DATE >= @START.isoformat() and GAME_DATE <= @END.isoformat()").LOC_X.sum()
+    assert loc == pytest.approx(expected_x, abs=0.05)
+
+    ledger = _ledger(wh)
+    loads = ledger[ledger.processor == "load_raw"]
+    n_dates = season_csv["schedule"].query("GAME_DATE >= @START.isoformat() and GAME_DATE <= @END.isoformat()").GAME_DATE.nunique()
+    assert len(loads) == n_dates and (loads.status == "succeeded").all()
+
+    # A rerun of a finished range: every task is a cache hit, nothing is written again.
+    state = backfill(START, END, ["raw"], return_state=True)
+    assert state.is_completed()
+    assert len(_ledger(wh)) == len(ledger)
+    assert wh.query("SELECT count(*) AS n FROM nba_raw.player_boxscores").n[0] == box.n.sum()
+
+
+def _copy_season(tmp_path: Path, dates: list[str]) -> Path:
+    """A source folder with one season restricted to a few dates (same layout)."""
+    folder = tmp_path / "source" / "2023-24"
+    folder.mkdir(parents=True)
+    for name in ("schedule", "player_box", "shots"):
+        df = pd.read_csv(SEASON_DIR / f"{name}.csv.gz", dtype=str, keep_default_na=False)
+        df[df.GAME_DATE.isin(dates)].to_csv(folder / f"{name}.csv.gz", index=False)
+    return folder
+
+
+def _use_source(monkeypatch, folder: Path) -> None:
+    monkeypatch.setenv("HOOPFLOW_SOURCE_DIR", str(folder.parent))
+    reset_settings()
+
+
+def test_bad_landing_file_fails_its_date_only_and_is_kept(
+    prefect_api, hoopflow_home, tmp_path, monkeypatch
+):
+    dates = ["2023-11-01", "2023-11-02", "2023-11-03"]
+    folder = _copy_season(tmp_path, dates)
+    box = pd.read_csv(folder / "player_box.csv.gz", dtype=str, keep_default_na=False)
+    box.loc[box.index[box.GAME_DATE == "2023-11-02"][4], "PTS"] = "12a"
+    box.to_csv(folder / "player_box.csv.gz", index=False)
+    _use_source(monkeypatch, folder)
+
+    state = backfill(date(2023, 11, 1), date(2023, 11, 3), ["raw"], return_state=True)
+    assert state.is_failed()
+    assert "1 of 3 dates failed: 2023-11-02" in state.message
+
+    wh = get_settings().warehouse_block()
+    for table in ("schedule", "player_boxscores", "shots"):
+        got = wh.query(f"SELECT DISTINCT CAST(game_date AS VARCHAR) AS d FROM nba_raw.{table} ORDER BY 1")
+        assert list(got.d) == ["2023-11-01", "2023-11-03"], table  # nothing of the bad date
+    ledger = _ledger(wh)
+    failed = ledger[ledger.status == "failed"]
+    assert list(failed.processor) == ["load_raw"]  # a data error is not retried
+    assert "player_box/2023-11-02.csv" in failed.error.iloc[0]
+    assert "game date 2023-11-02" in failed.error.iloc[0] and "field PTS" in failed.error.iloc[0]
+    kept = hoopflow_home / "landing" / "player_box" / "2023-11-02.csv"
+    assert "12a" in kept.read_text()  # the landing copy stays for inspection
+
+
+def test_changed_source_date_recomputes_that_date_only(
+    prefect_api, hoopflow_home, tmp_path, monkeypatch
+):
+    dates = ["2023-11-01", "2023-11-02", "2023-11-03"]
+    folder = _copy_season(tmp_path, dates)
+    _use_source(monkeypatch, folder)
+    assert backfill(date(2023, 11, 1), date(2023, 11, 3), ["raw"], return_state=True).is_completed()
+    wh = get_settings().warehouse_block()
+    before = len(_ledger(wh))
+
+    # A late stat correction on one date: one player's points.
+    box = pd.read_csv(folder / "player_box.csv.gz", dtype=str, keep_default_na=False)
+    row = box.index[box.GAME_DATE == "2023-11-03"][0]
+    box.loc[row, "PTS"] = str(int(box.loc[row, "PTS"]) + 2)
+    box.to_csv(folder / "player_box.csv.gz", index=False)
+
+    assert backfill(date(2023, 11, 1), date(2023, 11, 3), ["raw"], return_state=True).is_completed()
+    new = _ledger(wh).iloc[before:]
+    assert sorted(zip(new.processor, new.game_date.astype(str), strict=True)) == [
+        ("extract_player_box", "2023-11-03"),
+        ("load_raw", "2023-11-03"),
+    ]
+    pts = wh.query(
+        "SELECT pts FROM nba_raw.player_boxscores WHERE game_id = @g AND player_id = @p",
+        {"g": box.loc[row, "GAME_ID"], "p": int(box.loc[row, "PLAYER_ID"])},
+    ).pts
+    assert list(pts) == [int(box.loc[row, "PTS"])]  # replaced, not duplicated
+
+
+def test_a_date_without_games_is_a_clean_no_op(prefect_api, hoopflow_home, season_csv):
+    christmas_eve = date(2023, 12, 24)
+    assert str(christmas_eve) not in set(season_csv["schedule"].GAME_DATE)
+    assert raw(christmas_eve) == {}
+    assert not (hoopflow_home / "landing").exists()
+
+
+def test_another_season_folder_works_unchanged(
+    prefect_api, hoopflow_home, tmp_path, monkeypatch, season_csv
+):
+    # Same layout, another folder name and only the season's last week: nothing assumes 2023-24.
+    folder = _copy_season(tmp_path, ["2024-04-12", "2024-04-14"])
+    folder.rename(folder.parent / "1999-00")
+    _use_source(monkeypatch, folder.parent / "1999-00")
+    assert get_settings().source_block().game_dates(date.min, date.max) == [
+        date(2024, 4, 12), date(2024, 4, 14)
+    ]  # fmt: skip
+    assert backfill(date(2024, 4, 1), date(2024, 4, 30), ["raw"], return_state=True).is_completed()
+    n = get_settings().warehouse_block().query("SELECT count(*) AS n FROM nba_raw.schedule").n[0]
+    assert n == season_csv["schedule"].GAME_DATE.isin(["2024-04-12", "2024-04-14"]).sum()
