@@ -51,7 +51,7 @@ def _season_bounds() -> tuple[date, date]:
 
 def backfill_command(args: argparse.Namespace) -> int:
     from flows.backfill import backfill
-    from tasks.raw import RAW_TABLES
+    from tasks.raw import RAW_TABLES, ensure_raw_tables
 
     start, end = args.start, args.end
     if start is None or end is None:
@@ -62,6 +62,7 @@ def backfill_command(args: argparse.Namespace) -> int:
     state = backfill(start, end, phases, return_state=True)
     seconds = time.perf_counter() - t0
 
+    ensure_raw_tables()  # a range without games ran nothing, but the summary still reads
     warehouse = get_settings().warehouse_block()
     print(f"\nhoopflow backfill {start} → {end}, phases {','.join(phases)}: {state.name}")
     for spec in RAW_TABLES.values():
