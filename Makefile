@@ -3,6 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The local BigQuery emulator for the warehouse tests, in its own venv: it pins an older sqlglot.
+BQEMU       := .venv-bqemu
+BQEMU_STAMP := $(BQEMU)/.installed
+BQEMU_PINS  := bqemulator==1.4.0 numpy==2.4.6
 
 .PHONY: install demo test clean
 
@@ -14,10 +18,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
 
+# bqemulator's DuckDB UDFs need numpy at start-up but declare it only as an extra.
+$(BQEMU_STAMP): Makefile
+	@test -x $(BQEMU)/bin/python || $(PYTHON) -m venv $(BQEMU)
+	$(BQEMU)/bin/python -m pip install --quiet $(BQEMU_PINS)
+	@touch $(BQEMU_STAMP)
+
 demo: install
 	$(BIN)/hoopflow backfill --phases raw
 
-test: install
+test: install $(BQEMU_STAMP)
 	$(BIN)/python -m pytest
 
 clean:

@@ -9,10 +9,11 @@ from datetime import date
 
 from prefect import flow, get_run_logger
 
+from flows.analytics import analytics
 from flows.raw import raw
 from hoopflow.settings import get_settings
 
-PHASES = {"raw": raw}
+PHASES = {"raw": raw, "analytics": analytics}
 
 
 @dataclass

@@ -3,11 +3,13 @@ processor itself, so "success" means the rows were written, not that nothing cra
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -42,6 +44,36 @@ RUN_LEDGER = TableSpec(
 )
 
 
+@dataclass(frozen=True)
+class Written:
+    """What a processor wrote for a date. `version` identifies the partition's content by
+    what produced it (processor, input fingerprint, code version): downstream processors
+    use it as their input fingerprint, so a change propagates and a no-op rewrite does not."""
+
+    table: str
+    rows: int
+    version: str
+
+
+def partition_version(processor: str, input_fingerprint: str, code_version: str) -> str:
+    return hashlib.sha256(f"{processor}|{input_fingerprint}|{code_version}".encode()).hexdigest()[:24]
+
+
+def latest_versions(warehouse: Warehouse, processor: str, start: date, end: date) -> dict[date, str]:
+    """The partition version of each date in [start, end] that `processor` last wrote."""
+    runs = warehouse.query(
+        "SELECT game_date, input_fingerprint, code_version, finished_at FROM nba_ops.run_ledger "
+        "WHERE processor = @processor AND status = 'succeeded' "
+        "AND game_date BETWEEN @start AND @end",
+        {"processor": processor, "start": start, "end": end},
+    )
+    latest = runs.sort_values("finished_at").groupby("game_date").tail(1)
+    return {
+        pd.Timestamp(d).date(): partition_version(processor, fp, cv)
+        for d, fp, cv in zip(latest.game_date, latest.input_fingerprint, latest.code_version, strict=True)
+    }
+
+
 @contextmanager
 def ledger_entry(
     warehouse: Warehouse,
@@ -51,7 +83,8 @@ def ledger_entry(
     code_version: str,
 ) -> Iterator[dict[str, Any]]:
     """Record one attempt of a processor on a date. The body fills `entry["rows"]` and
-    `entry["detail"]`; an exception is recorded as a failed attempt and re-raised."""
+    `entry["detail"]`; on success `entry["written"]` holds the Written record; an exception
+    is recorded as a failed attempt and re-raised."""
     ctx = TaskRunContext.get()
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
@@ -59,6 +92,9 @@ def ledger_entry(
     status, error = "succeeded", None
     try:
         yield entry
+        entry["written"] = Written(
+            processor, entry["rows"], partition_version(processor, input_fingerprint, code_version)
+        )
     except Exception as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:4000]
         raise
