@@ -25,7 +25,7 @@ $(BQEMU_STAMP): Makefile
 	@touch $(BQEMU_STAMP)
 
 demo: install
-	$(BIN)/hoopflow backfill --phases raw
+	$(BIN)/hoopflow backfill --phases raw,analytics
 
 test: install $(BQEMU_STAMP)
 	$(BIN)/python -m pytest

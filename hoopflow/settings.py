@@ -61,6 +61,8 @@ class NbaApiSettings(BaseModel):
     # Name of a Prefect global concurrency limit with slot decay (a rate limit) shared by every
     # process that calls the API; `hoopflow setup` / deployments create it.
     rate_limit_name: str = "nba-stats-api"
+    # NBA.com throttles and blocks bursts; `hoopflow setup` gives the limit this slot decay.
+    requests_per_second: float = 0.5
     # Season type of the endpoints; hoopflow models the regular season.
     season_type: str = "Regular Season"
 

@@ -7,6 +7,7 @@ test can call them on the CSVs without Prefect or a warehouse. Formulas: DESIGN 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
@@ -16,7 +17,15 @@ from prefect import task
 from blocks.warehouse import TableSpec
 from hoopflow.settings import get_settings
 from tasks.common import PROCESSOR_CACHE, module_code_version
-from tasks.ledger import RUN_LEDGER, Written, latest_versions, ledger_entry
+from tasks.ledger import (
+    RUN_LEDGER,
+    Written,
+    current_dates,
+    latest_runs,
+    latest_versions,
+    ledger_entry,
+    partition_version,
+)
 
 PAINT_ZONES = ("Restricted Area", "In The Paint (Non-RA)")
 ZONES = ("paint", "mid_range", "three")
@@ -361,21 +370,22 @@ def team_defense(game_date: date, fingerprint: str) -> Written:
 
 
 @task(name="player_game_summary", task_run_name="player-game-summary-{game_date}", cache_policy=PROCESSOR_CACHE)
-def player_summary(game_date: date, fingerprint: str, offense: Written) -> Written:
-    """Runs after team offense: usage rate needs the team's totals of the same game."""
+def player_summary(game_date: date, fingerprint: str) -> Written:
+    """Runs after team offense (usage rate needs the team's totals of the same game); its
+    fingerprint includes the team offense partition's version."""
 
     def compute(wh):
         raw = _raw_of_date(wh, game_date)
         team = wh.query(f"SELECT * FROM {TEAM_OFFENSE.id} WHERE game_date = @game_date", {"game_date": game_date})
         return player_game_summary(raw["player_boxscores"], raw["shots"], team)
 
-    return _write(PLAYER_GAME_SUMMARY, game_date, f"{fingerprint}+{offense.version}", compute)
+    return _write(PLAYER_GAME_SUMMARY, game_date, fingerprint, compute)
 
 
 @task(name="player_game_context", task_run_name="player-game-context-{game_date}", cache_policy=PROCESSOR_CACHE)
-def player_context(game_date: date, season: str, history_fingerprint: str, summary: Written) -> Written:
+def player_context(game_date: date, season: str, fingerprint: str) -> Written:
     """The date's players (from player_game_summary) with their earlier games this season
-    (from nba_raw box scores, covered by `history_fingerprint`)."""
+    (from nba_raw box scores); the fingerprint covers both."""
 
     def compute(wh):
         params = {"season": season, "game_date": game_date}
@@ -391,12 +401,49 @@ def player_context(game_date: date, season: str, history_fingerprint: str, summa
         )
         return player_game_context(pd.concat([earlier, today], ignore_index=True), game_date)
 
-    return _write(
-        PLAYER_GAME_CONTEXT, game_date, f"{history_fingerprint}+{summary.version}", compute
-    )
+    return _write(PLAYER_GAME_CONTEXT, game_date, fingerprint, compute)
 
 
 # ---------------------------------------------------------------- input fingerprints
+
+
+@dataclass(frozen=True)
+class AnalyticsInputs:
+    season: str
+    fingerprints: dict[str, str]  # processor → input fingerprint
+
+
+def analytics_inputs(game_date: date) -> AnalyticsInputs:
+    """Every analytics processor's input fingerprint for the date, known before any runs:
+    a processor's output version is a function of its fingerprint and code version, so the
+    chain offense → summary → context is computed here, once, for the flow and the planner."""
+    season, raw_version, raw_history = raw_inputs(game_date)
+    code = module_code_version(__name__)
+    summary = f"{raw_version}+{partition_version(TEAM_OFFENSE.name, raw_version, code)}"
+    context = f"{raw_history}+{partition_version(PLAYER_GAME_SUMMARY.name, summary, code)}"
+    return AnalyticsInputs(
+        season,
+        {
+            TEAM_OFFENSE.name: raw_version,
+            TEAM_DEFENSE.name: raw_version,
+            PLAYER_GAME_SUMMARY.name: summary,
+            PLAYER_GAME_CONTEXT.name: context,
+        },
+    )
+
+
+def analytics_current_dates(dates: list[date]) -> set[date]:
+    """Dates whose analytics would change nothing (see ledger.current_dates)."""
+    if not dates:
+        return set()
+    expected = {}
+    for d in dates:
+        try:
+            expected[d] = analytics_inputs(d).fingerprints
+        except MissingInputError:
+            continue  # not current: running it will say what is missing
+    runs = latest_runs(get_settings().warehouse_block(), min(dates), max(dates))
+    return current_dates(runs, expected, module_code_version(__name__))
 
 
 def raw_inputs(game_date: date) -> tuple[str, str, str]:

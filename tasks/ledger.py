@@ -59,18 +59,38 @@ def partition_version(processor: str, input_fingerprint: str, code_version: str)
     return hashlib.sha256(f"{processor}|{input_fingerprint}|{code_version}".encode()).hexdigest()[:24]
 
 
+def latest_runs(warehouse: Warehouse, start: date, end: date) -> pd.DataFrame:
+    """The last successful run of every processor on every date in [start, end]."""
+    runs = warehouse.query(
+        "SELECT processor, game_date, input_fingerprint, code_version, detail, finished_at "
+        "FROM nba_ops.run_ledger WHERE status = 'succeeded' AND game_date BETWEEN @start AND @end",
+        {"start": start, "end": end},
+    )
+    runs["game_date"] = pd.to_datetime(runs["game_date"]).dt.date
+    return runs.sort_values("finished_at").groupby(["processor", "game_date"]).tail(1)
+
+
 def latest_versions(warehouse: Warehouse, processor: str, start: date, end: date) -> dict[date, str]:
     """The partition version of each date in [start, end] that `processor` last wrote."""
-    runs = warehouse.query(
-        "SELECT game_date, input_fingerprint, code_version, finished_at FROM nba_ops.run_ledger "
-        "WHERE processor = @processor AND status = 'succeeded' "
-        "AND game_date BETWEEN @start AND @end",
-        {"processor": processor, "start": start, "end": end},
-    )
-    latest = runs.sort_values("finished_at").groupby("game_date").tail(1)
+    runs = latest_runs(warehouse, start, end)
+    runs = runs[runs.processor == processor]
     return {
-        pd.Timestamp(d).date(): partition_version(processor, fp, cv)
-        for d, fp, cv in zip(latest.game_date, latest.input_fingerprint, latest.code_version, strict=True)
+        d: partition_version(processor, fp, cv)
+        for d, fp, cv in zip(runs.game_date, runs.input_fingerprint, runs.code_version, strict=True)
+    }
+
+
+def current_dates(runs: pd.DataFrame, expected: dict[date, dict[str, str]], code_version: str) -> set[date]:
+    """Dates whose every expected processor last succeeded with exactly the expected input
+    fingerprint and the current code version: running them again would change nothing."""
+    last = {
+        (p, d): (fp, cv)
+        for p, d, fp, cv in zip(runs.processor, runs.game_date, runs.input_fingerprint, runs.code_version, strict=True)
+    }
+    return {
+        d
+        for d, fingerprints in expected.items()
+        if all(last.get((p, d)) == (fp, code_version) for p, fp in fingerprints.items())
     }
 
 

@@ -21,7 +21,7 @@ from blocks.sources import SOURCE_COLUMNS, SOURCE_TABLES, to_csv_bytes
 from blocks.warehouse import TableSpec
 from hoopflow.settings import get_settings
 from tasks.common import PROCESSOR_CACHE, TRANSIENT_RETRIES, module_code_version
-from tasks.ledger import RUN_LEDGER, ledger_entry
+from tasks.ledger import RUN_LEDGER, current_dates, latest_runs, ledger_entry
 
 _PROVENANCE = (("ingested_at", "TIMESTAMP"), ("source", "STRING"))
 
@@ -253,6 +253,31 @@ def source_fingerprints(game_date: date) -> dict[str, str]:
     return {table: f"{source.name}:{source.fingerprint(table, game_date)}" for table in SOURCE_TABLES}
 
 
+def landing_fingerprint(sha256s: Mapping[str, str]) -> str:
+    """load_raw's input fingerprint: the hashes of the date's three landing files."""
+    return hashlib.sha256(json.dumps(dict(sorted(sha256s.items()))).encode()).hexdigest()
+
+
+def raw_current_dates(dates: list[date]) -> set[date]:
+    """Dates whose raw phase would change nothing: every extract last ran on what the source
+    returns now, and load_raw last ran on exactly those landing files, all with this code."""
+    if not dates:
+        return set()
+    runs = latest_runs(get_settings().warehouse_block(), min(dates), max(dates))
+    landed = {
+        (p.removeprefix("extract_"), d): json.loads(detail or "{}").get("sha256")
+        for p, d, detail in zip(runs.processor, runs.game_date, runs.detail, strict=True)
+        if p.startswith("extract_")
+    }
+    expected = {}
+    for d in dates:
+        fingerprints = {f"extract_{t}": fp for t, fp in source_fingerprints(d).items()}
+        shas = {t: landed.get((t, d)) for t in SOURCE_TABLES}
+        if all(shas.values()):
+            expected[d] = {**fingerprints, "load_raw": landing_fingerprint(shas)}
+    return current_dates(runs, expected, module_code_version(__name__))
+
+
 @task(
     name="extract",
     task_run_name="extract-{table}-{game_date}",
@@ -270,8 +295,9 @@ def extract(table: str, game_date: date, fingerprint: str) -> LandedFile:
         data = to_csv_bytes(rows)
         path = landing_path(table, game_date)
         uri = settings.landing_block().write_bytes(path, data)
-        entry["rows"], entry["detail"] = len(rows), {"uri": uri}
-    return LandedFile(table, path, uri, hashlib.sha256(data).hexdigest(), len(rows))
+        sha256 = hashlib.sha256(data).hexdigest()
+        entry["rows"], entry["detail"] = len(rows), {"uri": uri, "sha256": sha256}
+    return LandedFile(table, path, uri, sha256, len(rows))
 
 
 @task(name="load_raw", task_run_name="load-raw-{game_date}", cache_policy=PROCESSOR_CACHE)
@@ -279,9 +305,7 @@ def load_raw(game_date: date, landed: dict[str, LandedFile]) -> dict[str, int]:
     """Check the date's three landing files, then replace the date in the three raw tables."""
     settings = get_settings()
     warehouse, landing = settings.warehouse_block(), settings.landing_block()
-    fingerprint = hashlib.sha256(
-        json.dumps({t: f.sha256 for t, f in sorted(landed.items())}).encode()
-    ).hexdigest()
+    fingerprint = landing_fingerprint({t: f.sha256 for t, f in landed.items()})
     with ledger_entry(
         warehouse, "load_raw", game_date, fingerprint, module_code_version(__name__)
     ) as entry:

@@ -27,7 +27,7 @@ def test_backfill_prints_the_rows_and_exits_0(prefect_api, season_csv, capsys):
     dates = box.GAME_DATE[box.GAME_DATE.between("2023-11-10", "2023-11-12")].nunique()
     line = next(x for x in out.splitlines() if "nba_raw.player_boxscores" in x)
     assert line.split()[1:] == [f"{n:,}", "rows", "over", str(dates), "dates"]
-    assert "phases raw: Completed" in out
+    assert "phases raw,analytics: Completed" in out
 
 
 def test_backfill_lists_failed_dates_and_exits_1(prefect_api, tmp_path, monkeypatch, capsys):
@@ -51,3 +51,20 @@ def test_bad_date_is_a_usage_error(capsys):
         cli.main(["backfill", "--start", "2023-13-01"])
     assert info.value.code == 2
     assert "not a YYYY-MM-DD date" in capsys.readouterr().err
+
+
+def test_unknown_phase_is_a_usage_error(capsys):
+    assert cli.main(["backfill", "--start", "2023-11-10", "--end", "2023-11-10", "--phases", "raw,gold"]) == 2
+    assert "unknown phases ['gold']" in capsys.readouterr().err
+
+
+def test_setup_is_idempotent_and_creates_the_rate_limit(prefect_api, hoopflow_home, capsys):
+    from prefect.client.orchestration import get_client
+
+    assert cli.main(["setup"]) == 0
+    assert cli.main(["setup"]) == 0
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name("nba-stats-api")
+    assert (limit.limit, limit.slot_decay_per_second) == (1, 0.5)
+    assert "rate limit 'nba-stats-api'" in capsys.readouterr().out
+    assert (hoopflow_home / "warehouse.duckdb").is_file()

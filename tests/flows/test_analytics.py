@@ -12,6 +12,8 @@ from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 from flows.analytics import analytics
 from flows.backfill import backfill
 from hoopflow.settings import get_settings, reset_settings
+from tasks.analytics import analytics_current_dates
+from tasks.raw import raw_current_dates
 from tests.conftest import SEASON_DIR
 
 pytestmark = pytest.mark.e2e
@@ -91,13 +93,22 @@ def test_a_changed_raw_date_recomputes_that_date_and_later_contexts(
     assert backfill(first, last, ["raw", "analytics"], return_state=True).is_completed()
     wh = get_settings().warehouse_block()
     seen = _scalar(wh, "SELECT count(*) FROM nba_ops.run_ledger")
+    days = [date.fromisoformat(d) for d in dates]
+    assert raw_current_dates(days) == analytics_current_dates(days) == set(days)
 
     # A corrected box score on the first date: a player's minutes (enters later contexts).
     box = pd.read_csv(folder / "player_box.csv.gz", dtype=str, keep_default_na=False)
     row = box.index[box.GAME_DATE == "2023-11-01"][0]
     box.loc[row, "MIN"] = str(int(box.loc[row, "MIN"]) + 1)
     box.to_csv(folder / "player_box.csv.gz", index=False)
+    # The plan sees it before anything runs: only raw of 11-01 is stale. Once raw is reloaded,
+    # analytics of 11-01 is stale, and so are the later dates (their context window holds 11-01).
+    assert raw_current_dates(days) == set(days[1:])
+    state = backfill(first, last, ["raw"], return_state=True)
+    assert state.is_completed()
+    assert analytics_current_dates(days) == set()
     assert backfill(first, last, ["raw", "analytics"], return_state=True).is_completed()
+    assert raw_current_dates(days) == analytics_current_dates(days) == set(days)
 
     new = wh.query("SELECT processor, game_date FROM nba_ops.run_ledger").iloc[seen:]
     reran = sorted(zip(new.processor, new.game_date.astype(str), strict=True))
