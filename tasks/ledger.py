@@ -46,16 +46,15 @@ RUN_LEDGER = TableSpec(
 
 @dataclass(frozen=True)
 class Written:
-    """What a processor wrote for a date. `version` identifies the partition's content by
-    what produced it (processor, input fingerprint, code version): downstream processors
-    use it as their input fingerprint, so a change propagates and a no-op rewrite does not."""
+    """What a processor wrote for a date (its task result)."""
 
     table: str
     rows: int
-    version: str
 
 
 def partition_version(processor: str, input_fingerprint: str, code_version: str) -> str:
+    """A partition's content, identified by what produced it. Downstream processors use it
+    as their input fingerprint, so a change propagates and a no-op rewrite does not."""
     return hashlib.sha256(f"{processor}|{input_fingerprint}|{code_version}".encode()).hexdigest()[:24]
 
 
@@ -112,9 +111,7 @@ def ledger_entry(
     status, error = "succeeded", None
     try:
         yield entry
-        entry["written"] = Written(
-            processor, entry["rows"], partition_version(processor, input_fingerprint, code_version)
-        )
+        entry["written"] = Written(processor, entry["rows"])
     except Exception as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:4000]
         raise
