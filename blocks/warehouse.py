@@ -25,6 +25,10 @@ _TABLE_REF = re.compile(r"(?<![\w.`])(nba_[a-z]+)\.([a-z_][a-z0-9_]*)\b")
 _PARAM = re.compile(r"(?<![@\w])@([A-Za-z_]\w*)")
 
 
+# (warehouse, table) pairs this process has already ensured.
+_ENSURED: set[tuple[tuple[str, str], "TableSpec"]] = set()
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """A warehouse table: ordered typed columns, its partition column and key."""
@@ -97,9 +101,19 @@ class Warehouse(Block):
     def table_ref(self, dataset: str, table: str) -> str:
         """The fully qualified, quoted name of a table in this warehouse."""
 
-    @abstractmethod
     def ensure_tables(self, specs: Iterable[TableSpec]) -> None:
-        """Create the datasets and tables that do not exist yet (idempotent)."""
+        """Create the datasets and tables that do not exist yet (idempotent). Each phase
+        flow ensures its tables for every date; a process asks the warehouse once per table
+        (on BigQuery each check is an API call)."""
+        where = (type(self).__name__, repr(self.model_dump()))
+        new = [spec for spec in specs if (where, spec) not in _ENSURED]
+        if new:
+            self._create_tables(new)
+            _ENSURED.update((where, spec) for spec in new)
+
+    @abstractmethod
+    def _create_tables(self, specs: list[TableSpec]) -> None:
+        """Create the given datasets and tables where they do not exist yet."""
 
     @abstractmethod
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:

@@ -77,8 +77,7 @@ class BigQueryWarehouse(Warehouse):
     def table_ref(self, dataset: str, table: str) -> str:
         return f"`{self._table_id(dataset, table)}`"
 
-    def ensure_tables(self, specs: Iterable[TableSpec]) -> None:
-        specs = list(specs)
+    def _create_tables(self, specs: list[TableSpec]) -> None:
         client = self.client()
         for dataset in sorted({spec.dataset for spec in specs}):
             ds = bigquery.Dataset(f"{self._project()}.{self.dataset_prefix}{dataset}")

@@ -65,7 +65,7 @@ class DuckDBWarehouse(Warehouse):
     def table_ref(self, dataset: str, table: str) -> str:
         return f'"{dataset}"."{table}"'
 
-    def ensure_tables(self, specs: Iterable[TableSpec]) -> None:
+    def _create_tables(self, specs: list[TableSpec]) -> None:
         with self._connect() as con:
             for spec in specs:
                 con.execute(f'CREATE SCHEMA IF NOT EXISTS "{spec.dataset}"')

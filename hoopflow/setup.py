@@ -12,13 +12,11 @@ from hoopflow.settings import Settings
 
 def setup(settings: Settings) -> list[str]:
     """Create or update what hoopflow needs; return one line per thing done."""
-    from flows.backfill import PHASE_TABLES
-    from tasks.ledger import RUN_LEDGER
+    from flows.backfill import ALL_TABLES
 
     done = []
-    tables = [RUN_LEDGER, *(spec for specs in PHASE_TABLES.values() for spec in specs)]
-    settings.warehouse_block().ensure_tables(tables)
-    done.append(f"{len(tables)} warehouse tables ensured ({settings.warehouse})")
+    settings.warehouse_block().ensure_tables(ALL_TABLES)
+    done.append(f"{len(ALL_TABLES)} warehouse tables ensured ({settings.warehouse})")
 
     api = settings.nba_api
     with get_client(sync_client=True) as client:

@@ -214,6 +214,8 @@ def test_ensure_tables_is_idempotent_and_keeps_rows(warehouse: Warehouse) -> Non
     warehouse.replace_partition(TEAM_POINTS, OPENING_NIGHT, opening)
     warehouse.ensure_tables([RAW_SCHEDULE, TEAM_POINTS, EVENTS])
     warehouse.ensure_tables([TEAM_POINTS])
+    # ensure_tables asks once per process; the creation itself must also be idempotent.
+    warehouse._create_tables([RAW_SCHEDULE, TEAM_POINTS, EVENTS])
     assert points_on(warehouse, OPENING_NIGHT) == [(OPENING_NIGHT, 1, 100, "a")]
 
 
