@@ -112,6 +112,10 @@ class Warehouse(Block):
             _ENSURED.update((where, spec) for spec in new)
 
     @abstractmethod
+    def has_table(self, spec: TableSpec) -> bool:
+        """Whether the table exists (asking creates nothing, not even the database file)."""
+
+    @abstractmethod
     def _create_tables(self, specs: list[TableSpec]) -> None:
         """Create the given datasets and tables where they do not exist yet."""
 

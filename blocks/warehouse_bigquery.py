@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import pandas as pd
 import pandas_gbq
 from google.api_core.client_options import ClientOptions
+from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 from pydantic import Field
 
@@ -76,6 +77,13 @@ class BigQueryWarehouse(Warehouse):
 
     def table_ref(self, dataset: str, table: str) -> str:
         return f"`{self._table_id(dataset, table)}`"
+
+    def has_table(self, spec: TableSpec) -> bool:
+        try:
+            self.client().get_table(self._table_id(spec.dataset, spec.name))
+        except NotFound:
+            return False
+        return True
 
     def _create_tables(self, specs: list[TableSpec]) -> None:
         client = self.client()

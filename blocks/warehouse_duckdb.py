@@ -65,6 +65,16 @@ class DuckDBWarehouse(Warehouse):
     def table_ref(self, dataset: str, table: str) -> str:
         return f'"{dataset}"."{table}"'
 
+    def has_table(self, spec: TableSpec) -> bool:
+        if not Path(self.path).exists():
+            return False
+        with self._connect() as con:
+            found = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [spec.dataset, spec.name],
+            ).fetchone()
+        return bool(found and found[0])
+
     def _create_tables(self, specs: list[TableSpec]) -> None:
         with self._connect() as con:
             for spec in specs:

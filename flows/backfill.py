@@ -1,82 +1,121 @@
-"""Backfill: run phases over a range of game dates, phase after phase, date after date.
-A failed date does not stop the others; the run ends Failed naming every failed date."""
+"""Backfill: a range of game dates, phase after phase. Each phase runs its dates (a failed
+date does not stop the others), then its validation subflow; the next phase starts only
+when no critical check failed. A progress artifact moves while it runs; a markdown report
+and a date × phase status table are left at the end."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from datetime import date
-from itertools import chain
+from typing import Literal
 
 from prefect import flow, get_run_logger
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.analytics import analytics
 from flows.raw import raw
+from flows.validate import validate
 from hoopflow.settings import get_settings
-from tasks.analytics import ANALYTICS_TABLES, analytics_current_dates
-from tasks.ledger import RUN_LEDGER
-from tasks.raw import RAW_TABLES, raw_current_dates
+from tasks.backfill import (
+    ALL_TABLES,
+    BackfillFailed,
+    BackfillReport,
+    PhaseRunner,
+    Progress,
+    plan_phases,
+    spread_dates,
+    status_grid,
+)
+from tasks.phases import PHASE_NAMES, PHASE_TABLES
+from tasks.validate import ValidationFailed, ValidationReport
 
 # Phase order is pipeline order: a phase reads what the phases before it wrote.
 PHASES = {"raw": raw, "analytics": analytics}
-PHASE_TABLES = {"raw": tuple(RAW_TABLES.values()), "analytics": ANALYTICS_TABLES}
-ALL_TABLES = (RUN_LEDGER, *chain(*PHASE_TABLES.values()))
-# Which dates of a phase are already current (same inputs, same code): not run again.
-PHASE_CURRENT = {"raw": raw_current_dates, "analytics": analytics_current_dates}
+assert tuple(PHASES) == PHASE_NAMES
 
-
-@dataclass
-class PhaseResult:
-    phase: str
-    dates: list[date] = field(default_factory=list)
-    skipped: list[date] = field(default_factory=list)  # already current
-    failed: dict[date, str] = field(default_factory=dict)
-    rows: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-class BackfillFailed(RuntimeError):
-    pass
-
-
-# The per-date subflows run in this process, which keeps its own heartbeat; a subflow's own
-# heartbeat thread costs ~1 s at its exit (measured: 1.20 → 0.23 s per subflow).
-_SUBFLOWS_WITHOUT_HEARTBEAT = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+__all__ = ["ALL_TABLES", "PHASES", "PHASE_TABLES", "BackfillFailed", "backfill"]
 
 
 @flow(name="backfill", flow_run_name="backfill-{start}-{end}")
 def backfill(
-    start: date, end: date, phases: list[str] = ["raw", "analytics"]  # noqa: B006
-) -> list[PhaseResult]:
-    unknown = [p for p in phases if p not in PHASES]
-    if unknown:
-        raise ValueError(f"unknown phases {unknown}; known: {list(PHASES)}")
-    phases = [p for p in PHASES if p in phases]  # always in pipeline order
+    start: date,
+    end: date,
+    phases: list[str] = list(PHASE_NAMES),  # noqa: B006
+    reprocess: Literal["none", "failed", "all"] = "none",
+    dry_run: bool = False,
+    sample: int = 0,
+) -> BackfillReport:
+    """Run `phases` over the game dates in [start, end].
+
+    reprocess: none = dates without a current result (never run, interrupted, or whose
+    inputs or code changed); failed = those and the dates whose last run failed; all =
+    every date, bypassing the cache. dry_run: report what would run, write nothing.
+    sample: first run N dates spread over the range through every phase and validate them."""
+    phases = [p for p in PHASE_NAMES if p in _checked(phases, reprocess, sample)]
     logger = get_run_logger()
     settings = get_settings()
-    # Planning reads the ledger and earlier phases' tables: they exist even on a fresh home.
-    settings.warehouse_block().ensure_tables(ALL_TABLES)
     dates = settings.source_block().game_dates(start, end)
-    logger.info("%d game dates from %s to %s", len(dates), start, end)
-    results = []
-    for phase in phases:
-        result, t0 = PhaseResult(phase, dates), time.perf_counter()
-        current = PHASE_CURRENT[phase](dates)
-        result.skipped = [d for d in dates if d in current]
-        logger.info("%s: %d of %d dates already current", phase, len(result.skipped), len(dates))
-        with temporary_settings(_SUBFLOWS_WITHOUT_HEARTBEAT):
-            states = {d: PHASES[phase](d, return_state=True) for d in dates if d not in current}
-        for game_date, state in states.items():
-            if state.is_completed():
-                for table, n in state.result().items():
-                    result.rows[table] = result.rows.get(table, 0) + n
-            else:
-                result.failed[game_date] = state.message or state.name
-                logger.error("%s %s failed: %s", phase, game_date, state.message)
-        result.seconds = time.perf_counter() - t0
-        results.append(result)
-        if result.failed:
-            listed = ", ".join(str(d) for d in result.failed)
-            raise BackfillFailed(f"{phase}: {len(result.failed)} of {len(dates)} dates failed: {listed}")
-    return results
+    samples = spread_dates(dates, sample)
+    report = BackfillReport(start, end, phases, reprocess, dry_run, len(dates), samples)
+    logger.info("%d game dates from %s to %s; phases %s", len(dates), start, end, ", ".join(phases))
+    if dry_run:
+        report.plans = plan_phases(phases, dates, reprocess)
+        create_markdown_artifact(report.to_markdown(), key="backfill-report", description=report.headline())
+        return report
+
+    settings.warehouse_block().ensure_tables(ALL_TABLES)
+    progress = Progress(units=len(phases) * (len(dates) + 1 + (len(samples) + 1 if samples else 0)))
+    runner = PhaseRunner(PHASES, reprocess, progress, logger)
+    try:
+        stages = [("sample", samples), ("full", dates)] if samples else [("full", dates)]
+        for stage, stage_dates in stages:
+            for i, phase in enumerate(phases):
+                if stage == "sample" and i > 0:
+                    # A phase on a date reads the earlier phases up to that date (a season's
+                    # history): those dates run first, and are skipped by the full stage.
+                    for upstream in phases[:i]:
+                        inputs = runner.run(upstream, [d for d in dates if d <= max(stage_dates)], "inputs")
+                        if inputs.ran:  # validated by the full stage
+                            report.results.append(inputs)
+                result = runner.run(phase, stage_dates, stage)
+                state = validate(
+                    phase, start, end, dates=stage_dates if stage == "sample" else None,
+                    return_state=True,
+                )  # fmt: skip
+                result.validation = _report_of(state)
+                result.validation_message = state.message
+                progress.advance()
+                report.results.append(result)
+                if result.validation is None or result.validation.blocking:
+                    report.stopped_by = result.gate_message()
+                    logger.error(report.stopped_by)
+                    raise BackfillFailed(report)
+        if any(r.failed for r in report.results):
+            raise BackfillFailed(report)
+        progress.finish()
+        return report
+    finally:
+        report.grid = status_grid(phases, dates)
+        create_markdown_artifact(report.to_markdown(), key="backfill-report", description=report.headline())
+        create_table_artifact(
+            report.grid_rows(), key="backfill-status", description=f"Status of each date and phase, {start} → {end}"
+        )
+
+
+def _checked(phases: list[str], reprocess: str, sample: int) -> list[str]:
+    unknown = [p for p in phases if p not in PHASE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown phases {unknown}; known: {list(PHASE_NAMES)}")
+    if reprocess not in ("none", "failed", "all"):
+        raise ValueError(f"reprocess must be none, failed or all, not {reprocess!r}")
+    if sample < 0:
+        raise ValueError(f"sample must be ≥ 0, not {sample}")
+    return phases
+
+
+def _report_of(state) -> ValidationReport | None:
+    """The report of a finished validation subflow, passed or failed; None when it crashed
+    before reporting (the gate then stays shut)."""
+    value = state.result(raise_on_failure=False)
+    if isinstance(value, ValidationFailed):
+        return value.report
+    return value if isinstance(value, ValidationReport) else None

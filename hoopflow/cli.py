@@ -1,9 +1,13 @@
 """`hoopflow`: the flows, for local use.
 
     hoopflow backfill [--start D] [--end D] [--phases raw,analytics]
+                      [--reprocess none|failed|all] [--dry-run] [--sample N]
+    hoopflow validate --phase P [--start D] [--end D]   # exit 0 passed, 1 critical, 2 warnings
+    hoopflow status   [--start D] [--end D]             # the date × phase grid
     hoopflow setup      # warehouse tables + the NBA.com rate limit (idempotent)
 
-Exit codes: 0 every date succeeded, 1 a date failed (they are listed), 2 bad usage.
+backfill exits 0 when every date succeeded and every gate passed, 1 otherwise (the report
+says which check and which dates), 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -35,15 +39,38 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
 
 
+def _range_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", type=_date, help="first date (default: the source's first game date)")
+    parser.add_argument("--end", type=_date, help="last date (default: the source's last game date)")
+
+
 def _parser() -> argparse.ArgumentParser:
+    from tasks.phases import PHASE_NAMES
+
+    phases = ",".join(PHASE_NAMES)
     parser = argparse.ArgumentParser(prog="hoopflow", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    bf = commands.add_parser("backfill", help="run phases over a range of game dates")
-    bf.add_argument("--start", type=_date, help="first date (default: the source's first game date)")
-    bf.add_argument("--end", type=_date, help="last date (default: the source's last game date)")
+
+    bf = commands.add_parser("backfill", help="run phases over a range of game dates, gated by validation")
+    _range_args(bf)
+    bf.add_argument("--phases", default=phases, help=f"comma-separated phases (default: {phases})")
     bf.add_argument(
-        "--phases", default="raw,analytics", help="comma-separated phases (default: raw,analytics)"
-    )
+        "--reprocess", choices=("none", "failed", "all"), default="none",
+        help="none: dates without a current result; failed: also dates whose last run failed; "
+        "all: every date, bypassing the cache",
+    )  # fmt: skip
+    bf.add_argument("--dry-run", action="store_true", help="print what would run; write nothing")
+    bf.add_argument("--sample", type=int, default=0, metavar="N",
+                    help="first run N dates spread over the range through every phase and validate them")  # fmt: skip
+
+    va = commands.add_parser("validate", help="validate a phase over a date range (exit 0 passed, 1 failed, 2 warnings)")
+    va.add_argument("--phase", required=True, choices=PHASE_NAMES)
+    _range_args(va)
+
+    st = commands.add_parser("status", help="the date × phase status grid, from the run ledger")
+    _range_args(st)
+    st.add_argument("--phases", default=phases, help=f"comma-separated phases (default: {phases})")
+
     commands.add_parser("setup", help="create the warehouse tables and the NBA.com rate limit")
     return parser
 
@@ -56,31 +83,51 @@ def setup_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _season_bounds() -> tuple[date, date]:
-    dates = get_settings().source_block().game_dates(date.min, date.max)
-    return dates[0], dates[-1]
+def _bounds(args: argparse.Namespace) -> tuple[date, date]:
+    start, end = args.start, args.end
+    if start is None or end is None:
+        dates = get_settings().source_block().game_dates(date.min, date.max)
+        start, end = start or dates[0], end or dates[-1]
+    return start, end
+
+
+def _phases(text: str) -> list[str] | None:
+    from tasks.phases import PHASE_NAMES
+
+    phases = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = sorted(set(phases) - set(PHASE_NAMES))
+    if unknown:
+        print(f"hoopflow: unknown phases {unknown}; known: {', '.join(PHASE_NAMES)}", file=sys.stderr)
+        return None
+    return phases
 
 
 def backfill_command(args: argparse.Namespace) -> int:
-    from flows.backfill import PHASE_TABLES, backfill
+    from flows.backfill import backfill
+    from tasks.phases import PHASE_TABLES
 
-    start, end = args.start, args.end
-    if start is None or end is None:
-        first, last = _season_bounds()
-        start, end = start or first, end or last
-    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    unknown = sorted(set(phases) - set(PHASE_TABLES))
-    if unknown:
-        print(f"hoopflow: unknown phases {unknown}; known: {', '.join(PHASE_TABLES)}", file=sys.stderr)
+    start, end = _bounds(args)
+    phases = _phases(args.phases)
+    if phases is None:
+        return 2
+    if args.sample < 0:
+        print("hoopflow: --sample must be ≥ 0", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    state = backfill(start, end, phases, return_state=True)
+    state = backfill(start, end, phases, reprocess=args.reprocess, dry_run=args.dry_run,
+                     sample=args.sample, return_state=True)  # fmt: skip
     seconds = time.perf_counter() - t0
+    value = state.result(raise_on_failure=False)
+    report = getattr(value, "report", value)
+    print()
+    print(report.to_text() if hasattr(report, "to_text") else f"backfill {state.name}: {state.message}")
+    if args.dry_run:
+        return 0 if state.is_completed() else 1
 
     warehouse = get_settings().warehouse_block()
-    tables = [spec for p in phases for spec in PHASE_TABLES.get(p, ())]
+    tables = [spec for p in phases for spec in PHASE_TABLES[p]]
     warehouse.ensure_tables(tables)  # a range without games ran nothing; the summary still reads
-    print(f"\nhoopflow backfill {start} → {end}, phases {','.join(phases)}: {state.name}")
+    print()
     for spec in tables:
         counts = warehouse.query(
             f"SELECT count(*) AS n, count(DISTINCT game_date) AS dates FROM {spec.id} "
@@ -95,10 +142,45 @@ def backfill_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def validate_command(args: argparse.Namespace) -> int:
+    from flows.validate import validate
+
+    start, end = _bounds(args)
+    state = validate(args.phase, start, end, fail_on_critical=False, return_state=True)
+    if not state.is_completed():
+        print(f"hoopflow: validation did not run: {state.message}", file=sys.stderr)
+        return 1
+    report = state.result()
+    print(report.to_text())
+    return report.exit_code
+
+
+def status_command(args: argparse.Namespace) -> int:
+    from tasks.backfill import status_grid
+    from tasks.phases import STATUSES
+
+    start, end = _bounds(args)
+    phases = _phases(args.phases)
+    if phases is None:
+        return 2
+    dates = get_settings().source_block().game_dates(start, end)
+    grid = status_grid(phases, dates)
+    print("game_date   " + "".join(f"{p:<12}" for p in phases))
+    for d, row in grid.items():
+        print(f"{d}  " + "".join(f"{row[p]:<12}" for p in phases))
+    print()
+    for p in phases:
+        counts = [sum(row[p] == s for row in grid.values()) for s in STATUSES]
+        print(f"{p:<10} " + ", ".join(f"{s} {n}" for s, n in zip(STATUSES, counts, strict=True)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    _configure_prefect()  # before anything imports prefect (the parser lists the phases)
     args = _parser().parse_args(argv)
-    _configure_prefect()
-    return {"backfill": backfill_command, "setup": setup_command}[args.command](args)
+    commands = {"backfill": backfill_command, "validate": validate_command, "status": status_command,
+                "setup": setup_command}  # fmt: skip
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

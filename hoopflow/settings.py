@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     nba_api: NbaApiSettings = Field(default_factory=NbaApiSettings)
     # Prefect result/cache storage; defaults to $HOOPFLOW_HOME/results.
     results_path: Path | None = None
+    # Validation thresholds (one section per table), and overrides of any of their values:
+    # HOOPFLOW_THRESHOLDS__PLAYER_GAME_SUMMARY__NULL_RATES__USAGE_RATE=0.05
+    thresholds_file: Path = REPO_ROOT / "config" / "thresholds.yaml"
+    thresholds: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def duckdb_path(self) -> Path:

@@ -12,7 +12,7 @@ from hoopflow.settings import Settings
 
 def setup(settings: Settings) -> list[str]:
     """Create or update what hoopflow needs; return one line per thing done."""
-    from flows.backfill import ALL_TABLES
+    from tasks.backfill import ALL_TABLES
 
     done = []
     settings.warehouse_block().ensure_tables(ALL_TABLES)

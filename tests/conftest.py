@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from hoopflow.settings import BUNDLED_SOURCE_DIR, reset_settings  # noqa: E402
+from tests.bigquery import bigquery_emulator  # noqa: E402, F401  (a session fixture)
 
 SEASON_DIR = BUNDLED_SOURCE_DIR / "2023-24"
 
@@ -48,3 +50,25 @@ def season_csv() -> dict[str, pd.DataFrame]:
         name: pd.read_csv(SEASON_DIR / f"{name}.csv.gz", dtype={"GAME_ID": str})
         for name in ("schedule", "player_box", "shots")
     }
+
+
+BUILT_START, BUILT_END = date(2023, 10, 24), date(2023, 11, 20)
+
+
+@pytest.fixture(scope="session")
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A home whose warehouse holds raw + analytics for the season's first four weeks, built
+    once per session by the task functions without Prefect (tasks/direct.py). Tests copy
+    its warehouse file instead of changing it."""
+    from hoopflow.settings import get_settings
+    from tasks.direct import run_directly
+
+    home = tmp_path_factory.mktemp("built") / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOOPFLOW_HOME", str(home))
+        reset_settings()
+        settings = get_settings()
+        run_directly(["raw", "analytics"], settings.source_block().game_dates(BUILT_START, BUILT_END))
+        settings.warehouse_block().query("CHECKPOINT")  # everything in the file: tests copy it
+    reset_settings()
+    yield home

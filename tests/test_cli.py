@@ -27,7 +27,7 @@ def test_backfill_prints_the_rows_and_exits_0(prefect_api, season_csv, capsys):
     dates = box.GAME_DATE[box.GAME_DATE.between("2023-11-10", "2023-11-12")].nunique()
     line = next(x for x in out.splitlines() if "nba_raw.player_boxscores" in x)
     assert line.split()[1:] == [f"{n:,}", "rows", "over", str(dates), "dates"]
-    assert "phases raw,analytics: Completed" in out
+    assert "(raw, analytics): completed" in out
 
 
 def test_backfill_lists_failed_dates_and_exits_1(prefect_api, tmp_path, monkeypatch, capsys):

@@ -8,12 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
-import subprocess
-import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,17 +16,14 @@ import pandas as pd
 import pytest
 
 from blocks.warehouse import TableSpec, Warehouse
-from hoopflow.settings import REPO_ROOT
 from tasks.raw import RAW_SCHEDULE
+from tests.bigquery import PROJECT
 from tests.conftest import SEASON_DIR
 
 # The client libraries' pending deprecations (see blocks/warehouse_bigquery.py); pytest shows
 # pending deprecations whatever the module filters.
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 
-BQEMU_PYTHON = REPO_ROOT / ".venv-bqemu" / "bin" / "python"
-BQEMU_SERVER = Path(__file__).resolve().parents[1] / "bqemulator_server.py"
-PROJECT = "hoopflow-test"
 MAX_BYTES = 123_456_789
 
 OPENING_NIGHT, SECOND_DAY = date(2023, 10, 24), date(2023, 10, 25)
@@ -57,72 +48,6 @@ EVENTS = TableSpec(
     ),
     partition_by=None,
 )  # fmt: skip
-
-
-# --- the BigQuery emulator -------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def bigquery_emulator() -> Iterator[str]:
-    """A bqemulator server for the session; yields its endpoint (`http://127.0.0.1:PORT`)."""
-    if not BQEMU_PYTHON.exists():
-        pytest.fail(
-            f"{BQEMU_PYTHON} is missing: the BigQuery tests need the emulator's own virtual "
-            "environment. Create it with `make .venv-bqemu/.installed` (`make test` does it).",
-            pytrace=False,
-        )
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    log = tempfile.NamedTemporaryFile(prefix="bqemulator-", suffix=".log", delete=False)
-    server = subprocess.Popen(
-        [
-            str(BQEMU_PYTHON), str(BQEMU_SERVER), "--rest-port", str(port), "--grpc-port", "0",
-            "--project", PROJECT, "--ephemeral", "--log-level", "warning",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    mp = pytest.MonkeyPatch()
-    try:
-        _wait_ready(server, endpoint, Path(log.name))
-        # The emulator rejects the client's multipart uploads (their media part is sent as
-        # `*/*`): make every load a resumable upload.
-        mp.setattr("google.cloud.bigquery.client._MAX_MULTIPART_SIZE", 0)
-        # The block sets BIGQUERY_EMULATOR_HOST for pandas-gbq's own client (large results);
-        # start without it, and leave the process as it was.
-        mp.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
-        yield endpoint
-    finally:
-        mp.undo()
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-        Path(log.name).unlink(missing_ok=True)
-
-
-def _wait_ready(server: subprocess.Popen[bytes], endpoint: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"bqemulator exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{endpoint}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"bqemulator not ready after 60 s:\n{log.read_text()[-3000:]}")
 
 
 # --- the warehouses --------------------------------------------------------------------------

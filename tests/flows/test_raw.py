@@ -139,10 +139,11 @@ def test_changed_source_date_recomputes_that_date_only(
     wh = get_settings().warehouse_block()
     before = len(_ledger(wh))
 
-    # A late stat correction on one date: one player's points.
+    # A late stat correction on one date: one player's assists (a points correction would
+    # also need the final score corrected, or the raw validation stops the backfill).
     box = pd.read_csv(folder / "player_box.csv.gz", dtype=str, keep_default_na=False)
     row = box.index[box.GAME_DATE == "2023-11-03"][0]
-    box.loc[row, "PTS"] = str(int(box.loc[row, "PTS"]) + 2)
+    box.loc[row, "AST"] = str(int(box.loc[row, "AST"]) + 2)
     box.to_csv(folder / "player_box.csv.gz", index=False)
 
     assert backfill(date(2023, 11, 1), date(2023, 11, 3), ["raw"], return_state=True).is_completed()
@@ -151,11 +152,11 @@ def test_changed_source_date_recomputes_that_date_only(
         ("extract_player_box", "2023-11-03"),
         ("load_raw", "2023-11-03"),
     ]
-    pts = wh.query(
-        "SELECT pts FROM nba_raw.player_boxscores WHERE game_id = @g AND player_id = @p",
+    ast = wh.query(
+        "SELECT ast FROM nba_raw.player_boxscores WHERE game_id = @g AND player_id = @p",
         {"g": box.loc[row, "GAME_ID"], "p": int(box.loc[row, "PLAYER_ID"])},
-    ).pts
-    assert list(pts) == [int(box.loc[row, "PTS"])]  # replaced, not duplicated
+    ).ast
+    assert list(ast) == [int(box.loc[row, "AST"])]  # replaced, not duplicated
 
 
 def test_a_date_without_games_is_a_clean_no_op(prefect_api, hoopflow_home, season_csv):

@@ -1,0 +1,148 @@
+"""Validation thresholds: `config/thresholds.yaml`, one section per table, parsed by a real
+YAML parser into typed models. Settings override any value (`HOOPFLOW_THRESHOLDS__<table>__<key>`).
+Everything is checked when loaded: an unknown table, key, column or identity is an error
+(the system this replaces read its YAML with a parser that ignored sections)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Severity = Literal["critical", "warning", "info"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Band(_Strict):
+    """An inclusive range; a missing end is open."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Band:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} > max {self.max}")
+        return self
+
+
+class MonthlyVolume(_Strict):
+    # A month's rows per scheduled game may differ from the median month's by this fraction.
+    max_relative_deviation: float = Field(gt=0)
+    # Months with fewer games (a season's first days) are too noisy to compare.
+    min_games: int = Field(default=20, ge=1)
+
+
+class Regression(_Strict):
+    """Each `window_days` window of the range against the `baseline_days` before it."""
+
+    columns: tuple[str, ...]
+    window_days: int = Field(default=14, ge=1)
+    baseline_days: int = Field(default=28, ge=1)
+    # Relative drop of the non-NULL share: (baseline − window) / baseline.
+    max_coverage_drop: float = Field(default=0.10, ge=0)
+    # |window mean − baseline mean| in baseline standard deviations.
+    max_mean_shift_sd: float = Field(default=0.5, gt=0)
+    # Windows with fewer rows (either side) are not compared.
+    min_rows: int = Field(default=50, ge=1)
+
+
+class SpotCheck(_Strict):
+    """The top scorers' rows compared with the table they were made from."""
+
+    top_n: int = Field(default=10, ge=1, le=100)
+
+
+class TableThresholds(_Strict):
+    # Share of the processable dates that must have rows.
+    coverage_min: float = Field(default=1.0, ge=0, le=1)
+    # Share of (processor, date) pairs whose last attempt succeeded.
+    completeness_min: float = Field(default=1.0, ge=0, le=1)
+    # Longest run of calendar days without rows between two dates that have rows.
+    max_gap_days: int | None = Field(default=None, ge=1)
+    # Rows per scheduled game (exact), or per team and game (a band).
+    rows_per_game: int | None = Field(default=None, ge=1)
+    rows_per_team_game: Band | None = None
+    max_duplicate_keys: int = Field(default=0, ge=0)
+    # Column → largest allowed share of NULLs.
+    null_rates: dict[str, float] = Field(default_factory=dict)
+    # Column → possible values; anything outside is impossible.
+    ranges: dict[str, Band] = Field(default_factory=dict)
+    # Identity (defined in tasks/checks.py) → largest allowed share of violating rows.
+    identities: dict[str, float] = Field(default_factory=dict)
+    monthly_volume: MonthlyVolume | None = None
+    # No rows may exist in the first N days of a season (precompute tables).
+    bootstrap_days: int | None = Field(default=None, ge=1)
+    regression: Regression | None = None
+    spot_check: SpotCheck | None = None
+    # Check kind or identity name → severity, overriding the default.
+    severity: dict[str, Severity] = Field(default_factory=dict)
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class ThresholdsError(ValueError):
+    pass
+
+
+def load_thresholds(
+    path: Path,
+    overrides: Mapping[str, Any],
+    columns: Mapping[str, set[str]],
+    identities: Mapping[str, set[str]],
+    check_kinds: set[str],
+) -> dict[str, TableThresholds]:
+    """Parse `path`, apply `overrides`, and check every name against the tables
+    (`columns`: table → its columns; `identities`: table → identity names)."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ThresholdsError(f"{path}: thresholds file not found") from None
+    except yaml.YAMLError as exc:
+        raise ThresholdsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise ThresholdsError(f"{path}: expected one section per table, got {type(raw).__name__}")
+    merged = deep_merge(raw, overrides)
+    where = f"{path} (with settings overrides)" if overrides else str(path)
+    out: dict[str, TableThresholds] = {}
+    for table, section in merged.items():
+        if table not in columns:
+            raise ThresholdsError(f"{where}: unknown table section {table!r}; known: {sorted(columns)}")
+        try:
+            t = TableThresholds.model_validate(section or {})
+        except ValidationError as exc:
+            raise ThresholdsError(f"{where}: section {table!r}: {exc}") from None
+        named = {
+            "null_rates": set(t.null_rates),
+            "ranges": set(t.ranges),
+            "regression.columns": set(t.regression.columns if t.regression else ()),
+        }
+        for key, names in named.items():
+            unknown = sorted(names - columns[table])
+            if unknown:
+                raise ThresholdsError(f"{where}: {table}.{key}: {unknown} not columns of {table}")
+        unknown = sorted(set(t.identities) - identities.get(table, set()))
+        if unknown:
+            raise ThresholdsError(
+                f"{where}: {table}.identities: unknown {unknown}; "
+                f"known: {sorted(identities.get(table, ()))}"
+            )
+        unknown = sorted(set(t.severity) - check_kinds - identities.get(table, set()))
+        if unknown:
+            raise ThresholdsError(f"{where}: {table}.severity: unknown checks {unknown}")
+        out[table] = t
+    return out
