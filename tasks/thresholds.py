@@ -125,7 +125,12 @@ def load_thresholds(
         try:
             t = TableThresholds.model_validate(section or {})
         except ValidationError as exc:
-            raise ThresholdsError(f"{where}: section {table!r}: {exc}") from None
+            problems = "; ".join(
+                f"{table}.{'.'.join(map(str, e['loc']))}: "
+                + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+                for e in exc.errors()
+            )
+            raise ThresholdsError(f"{where}: {problems}") from None
         named = {
             "null_rates": set(t.null_rates),
             "ranges": set(t.ranges),

@@ -72,3 +72,19 @@ def built_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         settings.warehouse_block().query("CHECKPOINT")  # everything in the file: tests copy it
     reset_settings()
     yield home
+
+
+def copy_season(tmp_path: Path, dates: list[str]) -> Path:
+    """A source folder with one season restricted to a few dates (same layout); returns the
+    season folder, whose files a test may then edit."""
+    folder = tmp_path / "source" / "2023-24"
+    folder.mkdir(parents=True)
+    for name in ("schedule", "player_box", "shots"):
+        df = pd.read_csv(SEASON_DIR / f"{name}.csv.gz", dtype=str, keep_default_na=False)
+        df[df.GAME_DATE.isin(dates)].to_csv(folder / f"{name}.csv.gz", index=False)
+    return folder
+
+
+def use_source(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    monkeypatch.setenv("HOOPFLOW_SOURCE_DIR", str(folder.parent))
+    reset_settings()

@@ -4,15 +4,15 @@ folder. Expected figures come from pandas over the bundled CSVs, never from the 
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from flows.backfill import backfill
 from flows.raw import raw
-from hoopflow.settings import get_settings, reset_settings
-from tests.conftest import SEASON_DIR
+from hoopflow.settings import get_settings
+from tests.conftest import copy_season as _copy_season
+from tests.conftest import use_source as _use_source
 
 pytestmark = pytest.mark.e2e
 
@@ -85,21 +85,6 @@ def test_backfill_loads_exactly_the_csv_rows_and_a_rerun_writes_nothing(
     assert state.is_completed()
     assert len(_ledger(wh)) == len(ledger)
     assert wh.query("SELECT count(*) AS n FROM nba_raw.player_boxscores").n[0] == box.n.sum()
-
-
-def _copy_season(tmp_path: Path, dates: list[str]) -> Path:
-    """A source folder with one season restricted to a few dates (same layout)."""
-    folder = tmp_path / "source" / "2023-24"
-    folder.mkdir(parents=True)
-    for name in ("schedule", "player_box", "shots"):
-        df = pd.read_csv(SEASON_DIR / f"{name}.csv.gz", dtype=str, keep_default_na=False)
-        df[df.GAME_DATE.isin(dates)].to_csv(folder / f"{name}.csv.gz", index=False)
-    return folder
-
-
-def _use_source(monkeypatch, folder: Path) -> None:
-    monkeypatch.setenv("HOOPFLOW_SOURCE_DIR", str(folder.parent))
-    reset_settings()
 
 
 def test_bad_landing_file_fails_its_date_only_and_is_kept(
