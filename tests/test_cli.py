@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+
 import pandas as pd
 import pytest
 
@@ -68,3 +71,64 @@ def test_setup_is_idempotent_and_creates_the_rate_limit(prefect_api, hoopflow_ho
     assert (limit.limit, limit.slot_decay_per_second) == (1, 0.5)
     assert "rate limit 'nba-stats-api'" in capsys.readouterr().out
     assert (hoopflow_home / "warehouse.duckdb").is_file()
+
+
+@pytest.fixture
+def built_copy(built_home, hoopflow_home):
+    """The built four weeks (raw + analytics) as this test's warehouse."""
+    hoopflow_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(built_home / "warehouse.duckdb", hoopflow_home / "warehouse.duckdb")
+    return hoopflow_home
+
+
+def test_validate_exits_0_when_every_check_passes(prefect_api, built_copy, capsys):
+    code = cli.main(["validate", "--phase", "analytics", "--start", "2023-11-06", "--end", "2023-11-12"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith("analytics validation passed")
+    assert "ok   nba_analytics.player_game_summary" in out
+
+
+def test_validate_exits_2_on_warnings_only(prefect_api, built_copy, capsys):
+    # 2023-10-27: one team-game whose shot chart lacks an attempt the box score has (an
+    # NBA.com inconsistency, data/nba README): a warning, not a failure.
+    code = cli.main(["validate", "--phase", "analytics", "--start", "2023-10-27", "--end", "2023-10-27"])
+    out = capsys.readouterr().out
+    assert code == 2, out
+    assert re.search(r"WARN nba_analytics.team_offense_game_summary +zone_attempts_equal_fga", out)
+
+
+def test_validate_exits_1_when_a_critical_check_fails(prefect_api, built_copy, capsys):
+    from hoopflow.settings import get_settings
+
+    get_settings().warehouse_block().query(
+        "DELETE FROM nba_raw.shots WHERE game_id = '0022300180'"  # a game loses its shot chart
+    )
+    code = cli.main(["validate", "--phase", "raw", "--start", "2023-11-06", "--end", "2023-11-12"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "FAIL nba_raw.shots" in out and "every_game_has_shots" in out
+    assert "game_id=0022300180" in out
+
+
+def test_status_prints_the_date_by_phase_grid(built_copy, capsys, season_csv):
+    assert cli.main(["status", "--start", "2023-11-19", "--end", "2023-11-22"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    dates = sorted(d for d in set(season_csv["schedule"].GAME_DATE) if "2023-11-19" <= d <= "2023-11-22")
+    rows = {line.split()[0]: line.split()[1:] for line in out if line[:4] == "2023"}
+    assert sorted(rows) == dates
+    built = [d for d in dates if d <= "2023-11-20"]  # the built home ends on 2023-11-20
+    assert all(rows[d] == ["current", "current"] for d in built)
+    assert all(rows[d] == ["missing", "missing"] for d in dates if d not in built)
+
+
+def test_backfill_dry_run_prints_the_plan_and_writes_nothing(prefect_api, hoopflow_home, capsys):
+    assert cli.main(["backfill", "--start", "2023-11-10", "--end", "2023-11-12", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run" in out and "| raw | 3 |" in out and "| analytics | 3 |" in out
+    assert not (hoopflow_home / "warehouse.duckdb").exists()
+
+
+def test_a_negative_sample_is_a_usage_error(capsys):
+    assert cli.main(["backfill", "--sample", "-1"]) == 2
+    assert "--sample must be ≥ 0" in capsys.readouterr().err
