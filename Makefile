@@ -8,7 +8,7 @@ BQEMU       := .venv-bqemu
 BQEMU_STAMP := $(BQEMU)/.installed
 BQEMU_PINS  := bqemulator==1.4.0 numpy==2.4.6
 
-.PHONY: install demo test clean
+.PHONY: install demo test bench clean
 
 install: $(STAMP)
 
@@ -24,8 +24,13 @@ $(BQEMU_STAMP): Makefile
 	$(BQEMU)/bin/python -m pip install --quiet $(BQEMU_PINS)
 	@touch $(BQEMU_STAMP)
 
+# The whole bundled season through every phase, each phase gated by its validation.
 demo: install
-	$(BIN)/hoopflow backfill --phases raw,analytics
+	$(BIN)/hoopflow backfill
+
+# Not a test: measures a full-season backfill on fresh homes and prints JSON figures.
+bench: install
+	$(BIN)/python -m hoopflow.bench
 
 test: install $(BQEMU_STAMP)
 	$(BIN)/python -m pytest

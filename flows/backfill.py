@@ -25,14 +25,12 @@ from tasks.backfill import (
     spread_dates,
     status_grid,
 )
-from tasks.phases import PHASE_NAMES, PHASE_TABLES
+from tasks.phases import PHASE_NAMES
 from tasks.validate import ValidationFailed, ValidationReport
 
 # Phase order is pipeline order: a phase reads what the phases before it wrote.
 PHASES = {"raw": raw, "analytics": analytics}
 assert tuple(PHASES) == PHASE_NAMES
-
-__all__ = ["ALL_TABLES", "PHASES", "PHASE_TABLES", "BackfillFailed", "backfill"]
 
 
 @flow(name="backfill", flow_run_name="backfill-{start}-{end}")

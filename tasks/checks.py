@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from blocks.warehouse import TableSpec, Warehouse
+from tasks.ledger import last_attempts
 from tasks.thresholds import Severity, TableThresholds
 
 SAMPLE_ROWS = 10
@@ -450,16 +451,6 @@ class SpotCheckSpec:
     reference_name: str
     reference: Callable[[Warehouse, pd.DataFrame, Any], pd.DataFrame]
     order_by: str = "pts"
-
-
-def last_attempts(warehouse: Warehouse, start: date, end: date) -> pd.DataFrame:
-    """The last attempt (any status) of every processor on every date in [start, end]."""
-    runs = warehouse.query(
-        "SELECT processor, game_date, status, error, finished_at FROM nba_ops.run_ledger "
-        "WHERE game_date BETWEEN @start AND @end", {"start": start, "end": end},
-    )  # fmt: skip
-    runs["game_date"] = pd.to_datetime(runs["game_date"]).dt.date
-    return runs.sort_values("finished_at").groupby(["processor", "game_date"]).tail(1)
 
 
 def run_checks(

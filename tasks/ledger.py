@@ -79,6 +79,16 @@ def latest_versions(warehouse: Warehouse, processor: str, start: date, end: date
     }
 
 
+def last_attempts(warehouse: Warehouse, start: date, end: date) -> pd.DataFrame:
+    """The last attempt (any status) of every processor on every date in [start, end]."""
+    runs = warehouse.query(
+        "SELECT processor, game_date, status, error, finished_at FROM nba_ops.run_ledger "
+        "WHERE game_date BETWEEN @start AND @end", {"start": start, "end": end},
+    )  # fmt: skip
+    runs["game_date"] = pd.to_datetime(runs["game_date"]).dt.date
+    return runs.sort_values("finished_at").groupby(["processor", "game_date"]).tail(1)
+
+
 def current_dates(runs: pd.DataFrame, expected: dict[date, dict[str, str]], code_version: str) -> set[date]:
     """Dates whose every expected processor last succeeded with exactly the expected input
     fingerprint and the current code version: running them again would change nothing."""

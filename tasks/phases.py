@@ -12,8 +12,7 @@ from blocks.sources import SOURCE_TABLES
 from blocks.warehouse import TableSpec
 from hoopflow.settings import get_settings
 from tasks.analytics import ANALYTICS_TABLES, analytics_current_dates
-from tasks.checks import last_attempts
-from tasks.ledger import RUN_LEDGER
+from tasks.ledger import RUN_LEDGER, last_attempts
 from tasks.raw import RAW_PLAYER_BOXSCORES, RAW_SCHEDULE, RAW_SHOTS, RAW_TABLES, raw_current_dates
 
 PHASE_NAMES = ("raw", "analytics")
