@@ -14,6 +14,7 @@ from tasks.validate import (
     ValidationFailed,
     ValidationReport,
     all_thresholds,
+    ensure_validation_tables,
     record_validation,
     validate_table,
     validation_scopes,
@@ -33,6 +34,7 @@ def validate(
     if phase not in PHASE_NAMES:
         raise ValueError(f"unknown phase {phase!r}; known: {', '.join(PHASE_NAMES)}")
     thresholds = all_thresholds()  # a bad thresholds file fails here, before any check
+    ensure_validation_tables()
     scopes = validation_scopes(phase, start, end, dates)
     futures = [
         validate_table.submit(spec.name, scope, thresholds[spec.name])

@@ -24,7 +24,8 @@ from tasks.checks import (
     SpotCheckSpec,
     run_checks,
 )
-from tasks.phases import PHASE_TABLES, TABLE_PROCESSORS
+from tasks.ledger import RUN_LEDGER
+from tasks.phases import DATA_TABLES, PHASE_TABLES, TABLE_PROCESSORS
 from tasks.thresholds import TableThresholds, load_thresholds
 
 VALIDATION_RESULTS = TableSpec(
@@ -287,6 +288,12 @@ def validation_scopes(phase: str, start: date, end: date, dates: list[date] | No
     if dates is None:
         return [Scope(start, end, tuple(processable))]
     return [Scope(d, d, (d,)) for d in processable if d in set(dates)]
+
+
+def ensure_validation_tables() -> None:
+    """The tables checks read and write exist (empty on a fresh home: coverage then fails
+    with its message, not with a missing-table error)."""
+    get_settings().warehouse_block().ensure_tables([*DATA_TABLES, RUN_LEDGER, VALIDATION_RESULTS])
 
 
 @task(name="validate_table", task_run_name="validate-{table}", cache_policy=NO_CACHE)

@@ -132,3 +132,16 @@ def test_backfill_dry_run_prints_the_plan_and_writes_nothing(prefect_api, hoopfl
 def test_a_negative_sample_is_a_usage_error(capsys):
     assert cli.main(["backfill", "--sample", "-1"]) == 2
     assert "--sample must be ≥ 0" in capsys.readouterr().err
+
+
+def test_validate_on_an_empty_home_fails_on_coverage(prefect_api, hoopflow_home, capsys):
+    code = cli.main(["validate", "--phase", "raw", "--start", "2023-11-10", "--end", "2023-11-10"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "0 of 1 processable dates have rows; missing 2023-11-10" in out
+
+
+def test_a_range_without_games_is_a_clean_no_op(prefect_api, hoopflow_home, capsys):
+    assert cli.main(["backfill", "--start", "2023-12-24", "--end", "2023-12-24"]) == 0
+    out = capsys.readouterr().out
+    assert "0 game dates" in out and "completed" in out
