@@ -194,6 +194,14 @@ class NbaStatsApiSource(Source):
                     dates.add(d)
         return sorted(dates)
 
+    def season_start(self, game_date: date) -> date:
+        # The season's schedule (its league game log) from August of its first year.
+        first_year = int(season_of(game_date)[:4])
+        dates = self.game_dates(date(first_year, 8, 1), game_date)
+        if not dates:
+            raise ValueError(f"NBA.com lists no {self.season_type} game of {season_of(game_date)} up to {game_date}")
+        return dates[0]
+
     def fetch(self, table: str, game_date: date) -> pd.DataFrame:
         if table not in SOURCE_TABLES:
             raise ValueError(f"unknown source table {table!r}; expected one of {SOURCE_TABLES}")

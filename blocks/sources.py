@@ -65,6 +65,10 @@ class Source(Block):
         """Dates in [start, end] with at least one regular-season game, ascending."""
 
     @abstractmethod
+    def season_start(self, game_date: date) -> date:
+        """The first regular-season game date of the season `game_date` belongs to."""
+
+    @abstractmethod
     def fetch(self, table: str, game_date: date) -> pd.DataFrame:
         """Rows of `table` (one of SOURCE_TABLES) for the date, in the source layout, as text."""
 
@@ -102,6 +106,20 @@ class BundledSeasonSource(Source):
 
     def game_dates(self, start: date, end: date) -> list[date]:
         return sorted(d for d in self._by_date("schedule") if start <= d <= end)
+
+    def season_start(self, game_date: date) -> date:
+        # A season is a folder: its schedule's first date on or before the date.
+        firsts = []
+        for season_dir in self._season_dirs():
+            path = season_dir / "schedule.csv.gz"
+            stat = path.stat()
+            dates = _read_by_date(str(path), stat.st_mtime_ns, stat.st_size)
+            if dates:
+                firsts.append(min(dates))
+        starts = [d for d in firsts if d <= game_date]
+        if not starts:
+            raise ValueError(f"{self.source_dir}: no season starts on or before {game_date}")
+        return max(starts)
 
     def fetch(self, table: str, game_date: date) -> pd.DataFrame:
         if table not in SOURCE_TABLES:

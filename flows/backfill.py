@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.analytics import analytics
+from flows.precompute import precompute
 from flows.raw import raw
 from flows.validate import validate
 from hoopflow.settings import get_settings
@@ -25,11 +26,11 @@ from tasks.backfill import (
     spread_dates,
     status_grid,
 )
-from tasks.phases import PHASE_NAMES
+from tasks.phases import PHASE_NAMES, processable
 from tasks.validate import ValidationFailed, ValidationReport
 
 # Phase order is pipeline order: a phase reads what the phases before it wrote.
-PHASES = {"raw": raw, "analytics": analytics}
+PHASES = {"raw": raw, "analytics": analytics, "precompute": precompute}
 assert tuple(PHASES) == PHASE_NAMES
 
 
@@ -52,7 +53,8 @@ def backfill(
     logger = get_run_logger()
     settings = get_settings()
     dates = settings.source_block().game_dates(start, end)
-    samples = spread_dates(dates, sample)
+    # Sample dates every phase can process (precompute: after a season's first 14 days).
+    samples = spread_dates(processable(phases[-1], dates), sample)
     report = BackfillReport(start, end, phases, reprocess, dry_run, len(dates), samples)
     logger.info("%d game dates from %s to %s; phases %s", len(dates), start, end, ", ".join(phases))
     if dry_run:
@@ -71,10 +73,11 @@ def backfill(
                     # A phase on a date reads the earlier phases up to that date (a season's
                     # history): those dates run first, and are skipped by the full stage.
                     for upstream in phases[:i]:
-                        inputs = runner.run(upstream, [d for d in dates if d <= max(stage_dates)], "inputs")
+                        history = [d for d in dates if d <= max(stage_dates)]
+                        inputs = runner.run(upstream, processable(upstream, history), "inputs")
                         if inputs.ran:  # validated by the full stage
                             report.results.append(inputs)
-                result = runner.run(phase, stage_dates, stage)
+                result = runner.run(phase, processable(phase, stage_dates), stage)
                 state = validate(
                     phase, start, end, dates=stage_dates if stage == "sample" else None,
                     return_state=True,

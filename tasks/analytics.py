@@ -461,8 +461,11 @@ def raw_inputs(game_date: date) -> tuple[str, str, str]:
         "(SELECT max(season) FROM nba_raw.schedule WHERE game_date = @game_date) GROUP BY season",
         {"game_date": game_date},
     )
-    season, first = seasons.season[0], pd.Timestamp(seasons.first_date[0]).date()
-    expected = settings.source_block().game_dates(first, game_date - timedelta(days=1))
+    # The season starts where the source's schedule starts it, not where loading started: a
+    # backfill begun mid-season must not count a player's first loaded game as his first.
+    source = settings.source_block()
+    season, first = seasons.season[0], source.season_start(game_date)
+    expected = source.game_dates(first, game_date - timedelta(days=1))
     missing = [d for d in expected if d not in versions]
     if missing:
         listed = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")

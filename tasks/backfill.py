@@ -19,7 +19,7 @@ from prefect.settings import (
 )
 
 from tasks.ledger import RUN_LEDGER
-from tasks.phases import DATA_TABLES, PHASE_NAMES, STATUSES, DateStatus, phase_status
+from tasks.phases import DATA_TABLES, PHASE_NAMES, STATUSES, DateStatus, phase_status, processable
 from tasks.validate import VALIDATION_RESULTS, ValidationReport
 
 ALL_TABLES = (RUN_LEDGER, VALIDATION_RESULTS, *DATA_TABLES)
@@ -67,7 +67,7 @@ def plan_phases(phases: list[str], dates: list[date], reprocess: str) -> list[Ph
     plans: list[PhasePlan] = []
     made: set[date] | None = None  # dates the previous phase has or would have
     for i, phase in enumerate(phases):
-        statuses = phase_status(phase, dates)
+        statuses = phase_status(phase, processable(phase, dates))
         to_run = dates_to_run(statuses, reprocess)
         if i == 0 and phase == "raw":
             missing, note = [], "the source lists every date"
@@ -76,7 +76,7 @@ def plan_phases(phases: list[str], dates: list[date], reprocess: str) -> list[Ph
             if upstream in phases:
                 available, note = made or set(), f"{upstream} (loaded, or run earlier in this backfill)"
             else:
-                ups = phase_status(upstream, dates)
+                ups = phase_status(upstream, processable(upstream, dates))
                 available, note = {d for d, s in ups.items() if s in ("current", "stale")}, f"{upstream} (loaded)"
             missing = [d for d in to_run if d not in available]
         plans.append(PhasePlan(phase, statuses, to_run, missing, note))
@@ -255,8 +255,9 @@ class BackfillReport:
 
 def status_grid(phases: list[str], dates: list[date]) -> dict[date, dict[str, DateStatus]]:
     """date → phase → status, from the run ledger."""
-    per_phase = {p: phase_status(p, dates) for p in phases}
-    return {d: {p: per_phase[p][d] for p in phases} for d in dates}
+    per_phase = {p: phase_status(p, processable(p, dates)) for p in phases}
+    # A date a phase does not process (precompute's bootstrap days) shows as "bootstrap".
+    return {d: {p: per_phase[p].get(d, "bootstrap") for p in phases} for d in dates}
 
 
 class BackfillFailed(RuntimeError):

@@ -421,12 +421,12 @@ def _window_shift(win: pd.DataFrame, base: pd.DataFrame, col: str) -> dict[str, 
         shift = 0.0 if mean_w == mean_b else math.inf
     if sd_w == 0 and sd_b > 0:  # a feature gone constant (the old all-zeros feature)
         shift = max(shift, math.inf)
-    return {
-        "coverage_window": round(cov_w, 4), "coverage_baseline": round(cov_b, 4),
-        "coverage_drop": round(drop, 4), "mean_window": round(mean_w, 4),
-        "mean_baseline": round(mean_b, 4), "sd_baseline": round(sd_b, 4),
-        "mean_shift_sd": round(shift, 4) if math.isfinite(shift) else 1e9,
+    figures = {
+        "coverage_window": cov_w, "coverage_baseline": cov_b, "coverage_drop": drop,
+        "mean_window": mean_w, "mean_baseline": mean_b, "sd_baseline": sd_b,
+        "mean_shift_sd": shift if math.isfinite(shift) else 1e9,
     }  # fmt: skip
+    return {k: round(float(v), 4) for k, v in figures.items()}
 
 
 # ---------------------------------------------------------------- definitions per table

@@ -9,6 +9,7 @@ from datetime import date
 from blocks.sources import SOURCE_TABLES
 from hoopflow.settings import get_settings
 from tasks import analytics as a
+from tasks import precompute as pc
 from tasks import raw as r
 
 
@@ -34,7 +35,23 @@ def analytics_directly(game_date: date) -> dict[str, int]:
     return {w.table: w.rows for w in written}
 
 
-PHASES_DIRECTLY = {"raw": raw_directly, "analytics": analytics_directly}
+def precompute_directly(game_date: date) -> dict[str, int]:
+    pc.ensure_precompute_tables()
+    inputs = pc.precompute_inputs(game_date)
+    if inputs.bootstrap:
+        return {}
+    fp, season = inputs.fingerprints, inputs.season
+    written = [
+        pc.team_defense_zones.fn(game_date, season, fp[pc.TEAM_DEFENSE_ZONES.name]),
+        pc.player_shot_zones.fn(game_date, season, fp[pc.PLAYER_SHOT_ZONES.name]),
+        pc.daily_cache.fn(game_date, season, fp[pc.PLAYER_DAILY_CACHE.name]),
+        pc.composite_factors.fn(game_date, season, fp[pc.PLAYER_COMPOSITE.name]),
+        pc.feature_store.fn(game_date, season, fp[pc.ML_FEATURE_STORE.name]),
+    ]
+    return {w.table: w.rows for w in written}
+
+
+PHASES_DIRECTLY = {"raw": raw_directly, "analytics": analytics_directly, "precompute": precompute_directly}
 
 
 def run_directly(phases: list[str], dates: list[date]) -> dict[str, int]:

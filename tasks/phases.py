@@ -13,13 +13,15 @@ from blocks.warehouse import TableSpec
 from hoopflow.settings import get_settings
 from tasks.analytics import ANALYTICS_TABLES, analytics_current_dates
 from tasks.ledger import RUN_LEDGER, last_attempts
+from tasks.precompute import PRECOMPUTE_TABLES, precompute_current_dates, precompute_processable
 from tasks.raw import RAW_PLAYER_BOXSCORES, RAW_SCHEDULE, RAW_SHOTS, RAW_TABLES, raw_current_dates
 
-PHASE_NAMES = ("raw", "analytics")
+PHASE_NAMES = ("raw", "analytics", "precompute")
 
 PHASE_TABLES: dict[str, tuple[TableSpec, ...]] = {
     "raw": tuple(RAW_TABLES.values()),
     "analytics": ANALYTICS_TABLES,
+    "precompute": PRECOMPUTE_TABLES,
 }
 
 # The processors (run-ledger names) whose success makes a table's partition for a date.
@@ -27,18 +29,29 @@ TABLE_PROCESSORS: dict[str, tuple[str, ...]] = {
     RAW_SCHEDULE.name: ("extract_schedule", "load_raw"),
     RAW_PLAYER_BOXSCORES.name: ("extract_player_box", "load_raw"),
     RAW_SHOTS.name: ("extract_shots", "load_raw"),
-    **{spec.name: (spec.name,) for spec in ANALYTICS_TABLES},
+    **{spec.name: (spec.name,) for spec in (*ANALYTICS_TABLES, *PRECOMPUTE_TABLES)},
 }
 PHASE_PROCESSORS: dict[str, tuple[str, ...]] = {
     "raw": (*(f"extract_{t}" for t in SOURCE_TABLES), "load_raw"),
     "analytics": tuple(spec.name for spec in ANALYTICS_TABLES),
+    "precompute": tuple(spec.name for spec in PRECOMPUTE_TABLES),
 }
 
 # Which dates of a phase are current: every processor last succeeded on today's inputs and code.
 PHASE_CURRENT: dict[str, Callable[[list[date]], set[date]]] = {
     "raw": raw_current_dates,
     "analytics": analytics_current_dates,
+    "precompute": precompute_current_dates,
 }
+
+# The dates a phase writes among the game dates (precompute: not a season's first 14 days).
+PHASE_PROCESSABLE: dict[str, Callable[[list[date]], list[date]]] = {
+    "precompute": precompute_processable,
+}
+
+
+def processable(phase: str, dates: list[date]) -> list[date]:
+    return PHASE_PROCESSABLE[phase](dates) if phase in PHASE_PROCESSABLE else list(dates)
 
 DATA_TABLES = tuple(chain(*PHASE_TABLES.values()))
 

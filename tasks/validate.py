@@ -25,7 +25,7 @@ from tasks.checks import (
     run_checks,
 )
 from tasks.ledger import RUN_LEDGER
-from tasks.phases import DATA_TABLES, PHASE_TABLES, TABLE_PROCESSORS
+from tasks.phases import DATA_TABLES, PHASE_TABLES, TABLE_PROCESSORS, processable
 from tasks.thresholds import TableThresholds, load_thresholds
 
 VALIDATION_RESULTS = TableSpec(
@@ -218,6 +218,39 @@ IDENTITIES: dict[str, dict[str, Identity]] = {
             "(games_played_season = 0) <> (days_rest IS NULL)",
         ),
     },
+    "team_defense_zone_analysis": {
+        "every_team_playing_has_a_row": Identity(
+            "every team playing on a precomputed date has its zone defence row",
+            f"""SELECT o.game_id, o.team_id, o.game_date, z.team_id AS zone_team_id
+                FROM nba_analytics.team_offense_game_summary o
+                LEFT JOIN nba_precompute.team_defense_zone_analysis z
+                  ON z.game_date = o.game_date AND z.team_id = o.team_id
+                WHERE o.{_RANGE} AND o.game_date IN (
+                    SELECT game_date FROM nba_precompute.ml_feature_store WHERE {_RANGE})""",
+            "zone_team_id IS NULL",
+        ),
+    },
+    "ml_feature_store": {
+        "every_player_has_features": Identity(
+            "every player in a precomputed date's box score has a feature row",
+            f"""SELECT p.game_id, p.player_id, p.game_date, f.player_id AS feature_player_id
+                FROM nba_analytics.player_game_summary p
+                LEFT JOIN nba_precompute.ml_feature_store f
+                  ON f.game_date = p.game_date AND f.player_id = p.player_id
+                WHERE p.{_RANGE} AND p.game_date IN (
+                    SELECT game_date FROM nba_precompute.ml_feature_store WHERE {_RANGE})""",
+            "feature_player_id IS NULL",
+        ),
+        "target_is_the_box_score": Identity(
+            "actual_points = the player's points in that game",
+            f"""SELECT f.game_id, f.player_id, f.game_date, f.actual_points, p.pts
+                FROM nba_precompute.ml_feature_store f
+                LEFT JOIN nba_analytics.player_game_summary p
+                  ON p.game_id = f.game_id AND p.player_id = f.player_id
+                WHERE f.{_RANGE}""",
+            "pts IS NULL OR actual_points <> pts",
+        ),
+    },
 }
 
 
@@ -281,13 +314,14 @@ def all_thresholds() -> dict[str, TableThresholds]:
 
 
 def validation_scopes(phase: str, start: date, end: date, dates: list[date] | None = None) -> list[Scope]:
-    """What to check: [start, end] against its processable dates (from the source); or, for
+    """What to check: [start, end] against the phase's processable dates (the source's game
+    dates; precompute: not a season's first 14 days); or, for
     a sample run's scattered `dates`, each date on its own (a range between two sample dates
     would count the dates in between as missing)."""
-    processable = get_settings().source_block().game_dates(start, end)
+    game_dates = processable(phase, get_settings().source_block().game_dates(start, end))
     if dates is None:
-        return [Scope(start, end, tuple(processable))]
-    return [Scope(d, d, (d,)) for d in processable if d in set(dates)]
+        return [Scope(start, end, tuple(game_dates))]
+    return [Scope(d, d, (d,)) for d in game_dates if d in set(dates)]
 
 
 def ensure_validation_tables() -> None:

@@ -57,7 +57,8 @@ BUILT_START, BUILT_END = date(2023, 10, 24), date(2023, 11, 20)
 
 @pytest.fixture(scope="session")
 def built_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A home whose warehouse holds raw + analytics for the season's first four weeks, built
+    """A home whose warehouse holds raw, analytics and precompute (from 2023-11-08, after the
+    bootstrap days) for the season's first four weeks, built
     once per session by the task functions without Prefect (tasks/direct.py). Tests copy
     its warehouse file instead of changing it."""
     from hoopflow.settings import get_settings
@@ -68,7 +69,7 @@ def built_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         mp.setenv("HOOPFLOW_HOME", str(home))
         reset_settings()
         settings = get_settings()
-        run_directly(["raw", "analytics"], settings.source_block().game_dates(BUILT_START, BUILT_END))
+        run_directly(["raw", "analytics", "precompute"], settings.source_block().game_dates(BUILT_START, BUILT_END))
         settings.warehouse_block().query("CHECKPOINT")  # everything in the file: tests copy it
     reset_settings()
     yield home

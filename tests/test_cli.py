@@ -10,7 +10,7 @@ import pytest
 
 from hoopflow import cli
 from hoopflow.settings import reset_settings
-from tests.conftest import SEASON_DIR
+from tests.conftest import SEASON_DIR, copy_season, use_source
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,10 @@ def _keep_env(monkeypatch, hoopflow_home):
     monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-def test_backfill_prints_the_rows_and_exits_0(prefect_api, season_csv, capsys):
+def test_backfill_prints_the_rows_and_exits_0(prefect_api, season_csv, capsys, tmp_path, monkeypatch):
+    # A season of its own that starts on 2023-11-10 (analytics needs the season's earlier
+    # dates; precompute writes nothing in its first 14 days).
+    use_source(monkeypatch, copy_season(tmp_path, ["2023-11-10", "2023-11-11", "2023-11-12"]))
     assert cli.main(["backfill", "--start", "2023-11-10", "--end", "2023-11-12"]) == 0
     out = capsys.readouterr().out
     box = season_csv["player_box"]
@@ -30,7 +33,9 @@ def test_backfill_prints_the_rows_and_exits_0(prefect_api, season_csv, capsys):
     dates = box.GAME_DATE[box.GAME_DATE.between("2023-11-10", "2023-11-12")].nunique()
     line = next(x for x in out.splitlines() if "nba_raw.player_boxscores" in x)
     assert line.split()[1:] == [f"{n:,}", "rows", "over", str(dates), "dates"]
-    assert "(raw, analytics): completed" in out
+    assert "(raw, analytics, precompute): completed" in out
+    line = next(x for x in out.splitlines() if "nba_precompute.ml_feature_store" in x)
+    assert line.split()[1:] == ["0", "rows", "over", "0", "dates"]  # all three are bootstrap days
 
 
 def test_backfill_lists_failed_dates_and_exits_1(prefect_api, tmp_path, monkeypatch, capsys):
@@ -118,8 +123,9 @@ def test_status_prints_the_date_by_phase_grid(built_copy, capsys, season_csv):
     rows = {line.split()[0]: line.split()[1:] for line in out if line[:4] == "2023"}
     assert sorted(rows) == dates
     built = [d for d in dates if d <= "2023-11-20"]  # the built home ends on 2023-11-20
-    assert all(rows[d] == ["current", "current"] for d in built)
-    assert all(rows[d] == ["missing", "missing"] for d in dates if d not in built)
+    # raw, analytics, precompute
+    assert all(rows[d] == ["current", "current", "current"] for d in built)
+    assert all(rows[d] == ["missing", "missing", "missing"] for d in dates if d not in built)
 
 
 def test_backfill_dry_run_prints_the_plan_and_writes_nothing(prefect_api, hoopflow_home, capsys):

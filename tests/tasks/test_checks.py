@@ -19,7 +19,7 @@ from blocks.warehouse_duckdb import DuckDBWarehouse
 from hoopflow.settings import get_settings
 from tasks.checks import CheckResult, Scope, run_checks
 from tasks.ledger import RUN_LEDGER
-from tasks.phases import DATA_TABLES, TABLE_PROCESSORS
+from tasks.phases import DATA_TABLES, PHASE_TABLES, TABLE_PROCESSORS, processable
 from tasks.thresholds import TableThresholds
 from tasks.validate import IDENTITIES, SPOT_CHECKS, all_thresholds
 from tests.conftest import BUILT_END, BUILT_START
@@ -51,6 +51,8 @@ def thresholds(built_home) -> dict[str, TableThresholds]:
 
 def check(wh, table: str, scope: Scope, thresholds, **overrides) -> dict[str, CheckResult]:
     t = thresholds[table].model_copy(update=overrides) if overrides else thresholds[table]
+    phase = next(p for p, specs in PHASE_TABLES.items() if TABLES[table] in specs)
+    scope = Scope(scope.start, scope.end, tuple(processable(phase, list(scope.dates))))  # precompute: no bootstrap days
     results = run_checks(
         wh, TABLES[table], scope, t,
         processors=TABLE_PROCESSORS[table], identities=IDENTITIES.get(table),
@@ -68,10 +70,10 @@ def test_the_real_season_passes_every_check(wh, scope, thresholds, built_home):
     problems = [f"{r.table} {r.name}: {r.message}" for res in run.values() for r in res.values() if not r.passed]
     assert problems == []
     kinds = {r.kind for res in run.values() for r in res.values()}
-    # Every kind configured for these tables ran (bootstrap exclusion: precompute tables).
+    # Every check kind ran on some table.
     assert kinds == {
         "coverage", "completeness", "row_count", "duplicate_keys", "null_rate", "impossible_values",
-        "identity", "date_gaps", "monthly_volume", "feature_regression", "spot_check",
+        "identity", "date_gaps", "monthly_volume", "feature_regression", "spot_check", "bootstrap_exclusion",
     }  # fmt: skip
     regression = run["player_game_summary"]["feature_regression"]
     assert regression.observed is not None and "0 regressions" in regression.message
@@ -250,3 +252,13 @@ def test_severity_can_be_overridden_per_check(wh, scope, thresholds):
     wh.query("DELETE FROM nba_raw.schedule WHERE game_date BETWEEN DATE '2023-11-06' AND DATE '2023-11-14'")
     r = check(wh, "schedule", scope, thresholds, severity={"date_gaps": "critical"})["date_gaps"]
     assert r.blocking
+
+
+def test_bootstrap_exclusion_sees_a_feature_row_written_too_early(wh, scope, thresholds):
+    wh.query("""
+        INSERT INTO nba_precompute.ml_feature_store
+        SELECT * REPLACE (DATE '2023-10-30' AS game_date) FROM nba_precompute.ml_feature_store
+        WHERE game_date = DATE '2023-11-08' LIMIT 1""")
+    r = check(wh, "ml_feature_store", scope, thresholds)["bootstrap_exclusion"]
+    assert not r.passed and r.severity == "critical"
+    assert r.sample == [{"game_date": date(2023, 10, 30), "season_start": date(2023, 10, 24)}]

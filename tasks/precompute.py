@@ -1,0 +1,605 @@
+"""Precompute phase: each row describes a player or team *before* the games of its
+`game_date`, from that season's games strictly before it (DESIGN §4).
+
+  team_defense_zone_analysis ∥ player_shot_zone_analysis → player_daily_cache
+  → player_composite_factors → ml_feature_store
+
+The formulas are pandas functions over frames shaped like the analytics tables, so a test
+calls them on frames built from the CSVs. The only same-day inputs are who plays on the date
+(the date's box score: the historical definition of "expected to play"), the date's schedule,
+player_game_context (itself computed from earlier games) and the target `actual_points`.
+Nothing is written for a season's first 14 days (bootstrap)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.logging import get_run_logger
+
+from blocks.warehouse import TableSpec
+from hoopflow.settings import get_settings
+from tasks.analytics import (
+    PLAYER_GAME_CONTEXT,
+    PLAYER_GAME_SUMMARY,
+    TEAM_DEFENSE,
+    TEAM_OFFENSE,
+    ZONES,
+    MissingInputError,
+)
+from tasks.common import PROCESSOR_CACHE, module_code_version
+from tasks.ledger import RUN_LEDGER, Written, current_dates, latest_runs, latest_versions, ledger_entry, partition_version
+
+BOOTSTRAP_DAYS = 14
+FEATURE_VERSION = "v1"
+DEFENSE_WINDOW, LEAGUE_DAYS = 15, 30
+CACHE_MIN_GAMES = 3
+
+
+class FeatureRangeError(ValueError):
+    """A feature value outside its declared range: the date's feature rows are not written."""
+
+
+# ---------------------------------------------------------------- windows (no Prefect)
+
+
+def _before(history: pd.DataFrame, game_date: date) -> pd.DataFrame:
+    """Rows strictly before the date, oldest first (the only rows a window may use)."""
+    h = history.assign(game_date=pd.to_datetime(history.game_date).dt.date)
+    return h[h.game_date < game_date].sort_values(["game_date", "game_id"], kind="stable")
+
+
+def _last(history: pd.DataFrame, by: str, n: int) -> pd.DataFrame:
+    return history.groupby(by, sort=False).tail(n)
+
+
+def _ratio(num, den) -> pd.Series:
+    num, den = pd.Series(num, dtype="float64"), pd.Series(den, dtype="float64")
+    return num / den.where(den != 0)
+
+
+def bootstrap_until(season_start: date) -> date:
+    """The first date precompute writes: season start + 14 days."""
+    return season_start + timedelta(days=BOOTSTRAP_DAYS)
+
+
+def team_defense_zone_analysis(defense: pd.DataFrame, teams_today: pd.DataFrame, game_date: date) -> pd.DataFrame:
+    """Each team playing on the date: opponent FG% by zone over its last 15 games, against
+    the league's over the last 30 days; its strongest and weakest zone."""
+    h = _before(defense, game_date)
+    last = _last(h, "team_id", DEFENSE_WINDOW)
+    agg = last.groupby("team_id").agg(
+        games_in_window=("game_id", "size"),
+        window_first_date=("game_date", "min"),
+        defensive_rating_last_15=("defensive_rating", "mean"),
+        opponent_pace_last_15=("opponent_pace", "mean"),
+        **{f"{z}_{k}": (f"opp_{z}_{k}", "sum") for z in ZONES for k in ("attempts", "makes")},
+    )
+    league = h[h.game_date >= game_date - timedelta(days=LEAGUE_DAYS)]
+    out = teams_today[["team_id"]].drop_duplicates().merge(agg, left_on="team_id", right_index=True)
+    for z in ZONES:
+        league_pct = _ratio([league[f"opp_{z}_makes"].sum()], [league[f"opp_{z}_attempts"].sum()]).iloc[0]
+        out[f"{z}_fg_pct_allowed"] = _ratio(out[f"{z}_makes"], out[f"{z}_attempts"]).values
+        out[f"league_{z}_fg_pct"] = league_pct
+        out[f"{z}_vs_league"] = out[f"{z}_fg_pct_allowed"] - league_pct
+    vs = out[[f"{z}_vs_league" for z in ZONES]]
+    has = vs.notna().any(axis=1)
+    out["strongest_zone"] = vs.idxmin(axis=1, skipna=True).where(has).str.removesuffix("_vs_league")
+    out["weakest_zone"] = vs.idxmax(axis=1, skipna=True).where(has).str.removesuffix("_vs_league")
+    return out.assign(game_date=game_date).reset_index(drop=True)
+
+
+def player_shot_zone_analysis(summary: pd.DataFrame, players_today: pd.DataFrame, game_date: date) -> pd.DataFrame:
+    """Each player playing on the date with an earlier game: zone attempt rates and FG% over
+    the last 10 and 20 games, primary scoring zone, sample quality."""
+    h = _before(summary, game_date)
+    out = players_today[["player_id", "team_id"]].drop_duplicates("player_id")
+    for n in (10, 20):
+        last = _last(h, "player_id", n)
+        agg = last.groupby("player_id").agg(
+            **{f"games_last_{n}": ("game_id", "size")},
+            **{f"{z}_{k}": (f"{z}_{k}", "sum") for z in ZONES for k in ("attempts", "makes")},
+        )
+        total = sum(agg[f"{z}_attempts"] for z in ZONES)
+        cols = {f"games_last_{n}": agg[f"games_last_{n}"]}
+        for z in ZONES:
+            cols[f"{z}_rate_last_{n}"] = _ratio(agg[f"{z}_attempts"], total).values
+            cols[f"{z}_fg_pct_last_{n}"] = _ratio(agg[f"{z}_makes"], agg[f"{z}_attempts"]).values
+        if n == 20:
+            points = pd.DataFrame({z: agg[f"{z}_makes"] * (3 if z == "three" else 2) for z in ZONES})
+            cols["primary_scoring_zone"] = points.idxmax(axis=1).where(points.sum(axis=1) > 0)
+        out = out.merge(pd.DataFrame(cols, index=agg.index), left_on="player_id", right_index=True,
+                        how="inner" if n == 10 else "left")  # fmt: skip
+    out["sample_quality"] = np.select(
+        [out.games_last_20 >= 10, out.games_last_20 >= 5], ["high", "medium"], default="low"
+    )
+    return out.assign(game_date=game_date).reset_index(drop=True)
+
+
+def player_daily_cache(summary: pd.DataFrame, offense: pd.DataFrame, players_today: pd.DataFrame,
+                       game_date: date) -> pd.DataFrame:  # fmt: skip
+    """Each player playing on the date with at least 3 earlier games this season: scoring,
+    minutes, usage and efficiency windows, and his team's (today's team: a traded player
+    brings his own games, not his old team's) pace and rating over its last 10 games."""
+    h = _before(summary, game_date)
+    by = h.groupby("player_id")
+    last5, last10 = _last(h, "player_id", 5).groupby("player_id"), _last(h, "player_id", 10).groupby("player_id")
+    out = pd.DataFrame({
+        "games_played_season": by.size(),
+        "points_avg_season": by.pts.mean(),
+        "points_avg_last_5": last5.pts.mean(),
+        "points_avg_last_10": last10.pts.mean(),
+        "points_std_last_10": last10.pts.std(ddof=1),
+        "minutes_avg_last_10": last10.minutes.mean(),
+        "usage_avg_last_5": last5.usage_rate.mean(),
+        "usage_avg_last_10": last10.usage_rate.mean(),
+        "usage_avg_season": by.usage_rate.mean(),
+        "ts_pct_last_10": _ratio(last10.pts.sum(), 2 * (last10.fga.sum() + 0.44 * last10.fta.sum())).values,
+    })  # fmt: skip
+    out = out[out.games_played_season >= CACHE_MIN_GAMES]
+    today = players_today[["player_id", "team_id"]].drop_duplicates("player_id")
+    out = today.merge(out, left_on="player_id", right_index=True)
+    teams = team_form(offense, game_date).add_prefix("team_")
+    out = out.merge(teams, left_on="team_id", right_index=True, how="left")
+    return out.assign(game_date=game_date).reset_index(drop=True)
+
+
+def team_form(offense: pd.DataFrame, game_date: date) -> pd.DataFrame:
+    """team_id → pace and offensive rating over its last 10 games, win % this season."""
+    h = _before(offense, game_date)
+    last10 = _last(h, "team_id", 10).groupby("team_id")
+    return pd.DataFrame({
+        "pace_last_10": last10.pace.mean(),
+        "offensive_rating_last_10": last10.offensive_rating.mean(),
+        "win_pct_season": h.groupby("team_id").win.mean(),
+    })  # fmt: skip
+
+
+def league_pace(offense: pd.DataFrame, game_date: date) -> float:
+    h = _before(offense, game_date)
+    recent = h[h.game_date >= game_date - timedelta(days=LEAGUE_DAYS)]
+    return float(recent.pace.mean()) if len(recent) else float("nan")
+
+
+def fatigue_score(context: pd.DataFrame) -> pd.Series:
+    """0 (rested) … 100: a back-to-back, a fourth game in 7 days, heavy minutes, repeated
+    back-to-backs add up (a player's first game has no rest to count: 0)."""
+    raw = (
+        35 * context.back_to_back.astype("float64")
+        + 12 * (context.games_last_7_days - 2).clip(lower=0)
+        + 0.25 * (context.minutes_last_7_days - 90).clip(lower=0)
+        + 6 * context.back_to_backs_last_14_days
+    )
+    return raw.fillna(0).clip(0, 100).astype("float64")
+
+
+def player_composite_factors(cache: pd.DataFrame, zones: pd.DataFrame, defense_today: pd.DataFrame,
+                             context: pd.DataFrame, offense: pd.DataFrame, players_today: pd.DataFrame,
+                             game_date: date) -> pd.DataFrame:  # fmt: skip
+    """Adjustments for each cached player: fatigue 0–100, shot-zone mismatch ±10 (his zones
+    vs the opponent's zone defence vs the league), pace ±3, usage spike ±3, and their sum."""
+    p = cache[["player_id", "team_id", "team_pace_last_10", "usage_avg_last_5", "usage_avg_season"]].merge(
+        players_today[["player_id", "opponent_team_id"]].drop_duplicates("player_id"), on="player_id"
+    )
+    p = p.merge(context[["player_id", "back_to_back", "games_last_7_days", "minutes_last_7_days",
+                         "back_to_backs_last_14_days"]], on="player_id", how="left")  # fmt: skip
+    p["fatigue_score"] = fatigue_score(p)
+    d = defense_today.set_index("team_id")
+    z = zones.set_index("player_id")
+    edge = pd.Series(0.0, index=p.index)
+    known = pd.Series(False, index=p.index)
+    for zone in ZONES:
+        rate = p.player_id.map(z[f"{zone}_rate_last_20"]) if len(z) else pd.Series(np.nan, index=p.index)
+        vs = p.opponent_team_id.map(d[f"{zone}_vs_league"]) if len(d) else pd.Series(np.nan, index=p.index)
+        term = rate * vs
+        known |= term.notna()
+        edge += term.fillna(0)
+    p["shot_zone_mismatch"] = (200 * edge).where(known, 0.0).clip(-10, 10)
+    p["shot_zone_mismatch_known"] = known
+    form = team_form(offense, game_date)
+    opp_pace = p.opponent_team_id.map(form.pace_last_10)
+    expected = (p.team_pace_last_10 + opp_pace) / 2
+    p["pace_adjustment"] = (0.3 * (expected - league_pace(offense, game_date))).fillna(0).clip(-3, 3)
+    p["usage_spike"] = (0.5 * (p.usage_avg_last_5 - p.usage_avg_season)).fillna(0).clip(-3, 3)
+    p["total_adjustment"] = p[["shot_zone_mismatch", "pace_adjustment", "usage_spike"]].sum(axis=1) - p.fatigue_score / 20
+    return p.assign(game_date=game_date).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    source: str  # the table the value comes from
+    column: str  # its column there
+    low: float
+    high: float
+    default: float | None = None  # None: the median of the date's players that have it
+    check_constant: bool = True  # a continuous value: constant across a date is suspicious
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("points_avg_last_5", "player_daily_cache", "points_avg_last_5", 0, 80),
+    Feature("points_avg_last_10", "player_daily_cache", "points_avg_last_10", 0, 80),
+    Feature("points_avg_season", "player_daily_cache", "points_avg_season", 0, 80),
+    Feature("points_std_last_10", "player_daily_cache", "points_std_last_10", 0, 50),
+    Feature("minutes_avg_last_10", "player_daily_cache", "minutes_avg_last_10", 0, 60),
+    Feature("usage_avg_last_10", "player_daily_cache", "usage_avg_last_10", 0, 100),
+    Feature("ts_pct_last_10", "player_daily_cache", "ts_pct_last_10", 0, 1.5),
+    Feature("games_played_season", "player_daily_cache", "games_played_season", 0, 90, default=0, check_constant=False),
+    Feature("team_pace_last_10", "player_daily_cache", "team_pace_last_10", 70, 130),
+    Feature("team_offensive_rating_last_10", "player_daily_cache", "team_offensive_rating_last_10", 70, 150),
+    Feature("team_win_pct_season", "player_daily_cache", "team_win_pct_season", 0, 1),
+    Feature("paint_rate_last_10", "player_shot_zone_analysis", "paint_rate_last_10", 0, 1),
+    Feature("mid_range_rate_last_10", "player_shot_zone_analysis", "mid_range_rate_last_10", 0, 1),
+    Feature("three_rate_last_10", "player_shot_zone_analysis", "three_rate_last_10", 0, 1),
+    Feature("paint_fg_pct_last_20", "player_shot_zone_analysis", "paint_fg_pct_last_20", 0, 1),
+    Feature("mid_range_fg_pct_last_20", "player_shot_zone_analysis", "mid_range_fg_pct_last_20", 0, 1),
+    Feature("three_fg_pct_last_20", "player_shot_zone_analysis", "three_fg_pct_last_20", 0, 1),
+    Feature("fatigue_score", "player_composite_factors", "fatigue_score", 0, 100),
+    Feature("shot_zone_mismatch", "player_composite_factors", "shot_zone_mismatch", -10, 10, default=0),
+    Feature("pace_adjustment", "player_composite_factors", "pace_adjustment", -3, 3, default=0),
+    Feature("usage_spike", "player_composite_factors", "usage_spike", -3, 3, default=0),
+    Feature("total_adjustment", "player_composite_factors", "total_adjustment", -21, 16, default=0),
+    Feature("opp_defensive_rating_last_15", "team_defense_zone_analysis", "defensive_rating_last_15", 70, 150),
+    Feature("opp_pace_last_15", "team_defense_zone_analysis", "opponent_pace_last_15", 70, 130),
+    Feature("opp_paint_vs_league", "team_defense_zone_analysis", "paint_vs_league", -0.5, 0.5),
+    Feature("opp_three_vs_league", "team_defense_zone_analysis", "three_vs_league", -0.5, 0.5),
+    Feature("days_rest", "player_game_context", "days_rest", 0, 200, default=3, check_constant=False),
+    Feature("back_to_back", "player_game_context", "back_to_back", 0, 1, check_constant=False),
+    Feature("games_last_7_days", "player_game_context", "games_last_7_days", 0, 7, check_constant=False),
+    Feature("minutes_last_7_days", "player_game_context", "minutes_last_7_days", 0, 420),
+    Feature("home", "schedule", "home", 0, 1, check_constant=False),
+    Feature("points_trend", "player_daily_cache", "points_trend", -80, 80, default=0),
+    Feature("points_volatility", "player_daily_cache", "points_volatility", 0, 10),
+)
+
+
+def ml_feature_rows(players_today: pd.DataFrame, cache: pd.DataFrame, zones: pd.DataFrame,
+                    composite: pd.DataFrame, defense_today: pd.DataFrame, context: pd.DataFrame,
+                    game_date: date) -> tuple[pd.DataFrame, list[str]]:  # fmt: skip
+    """One row per player playing on the date: every feature with `<feature>_source` (the
+    table it came from, or "default"), a quality score (share of features not defaulted) and
+    the target `actual_points` (the date's box score, never a feature). Returns the rows and
+    the guard warnings; raises FeatureRangeError on a value outside its declared range."""
+    base = players_today[["game_id", "player_id", "team_id", "opponent_team_id", "home", "pts"]]
+    base = base.drop_duplicates("player_id").reset_index(drop=True)
+    cache = cache.assign(
+        points_trend=cache.points_avg_last_5 - cache.points_avg_last_10,
+        points_volatility=_ratio(cache.points_std_last_10, cache.points_avg_last_10).values,
+    )
+    by_player = {
+        "player_daily_cache": cache.set_index("player_id"),
+        "player_shot_zone_analysis": zones.set_index("player_id"),
+        "player_composite_factors": composite.set_index("player_id"),
+        "player_game_context": context.set_index("player_id"),
+    }
+    out = base[["game_id", "player_id", "team_id", "opponent_team_id"]].assign(game_date=game_date)
+    warnings: list[str] = []
+    defaulted = pd.DataFrame(index=base.index)
+    for f in FEATURES:
+        if f.source == "schedule":
+            values = base[f.column].astype("float64")
+        elif f.source == "team_defense_zone_analysis":
+            values = base.opponent_team_id.map(defense_today.set_index("team_id")[f.column]) if len(defense_today) else pd.Series(np.nan, index=base.index)
+        else:
+            table = by_player[f.source]
+            values = base.player_id.map(table[f.column]) if len(table) else pd.Series(np.nan, index=base.index)
+        values = values.astype("float64")
+        missing = values.isna()
+        fallback = f.default if f.default is not None else values.median()
+        if pd.isna(fallback):
+            fallback = (f.low + f.high) / 2 if f.low >= 0 else 0.0
+        out[f.name] = values.fillna(fallback)
+        out[f"{f.name}_source"] = np.where(missing, "default", f.source)
+        defaulted[f.name] = missing
+        bad = out[(out[f.name] < f.low) | (out[f.name] > f.high)]
+        if len(bad):
+            raise FeatureRangeError(
+                f"ml_feature_store {game_date}: feature {f.name} outside [{f.low}, {f.high}] for "
+                f"{len(bad)} players, e.g. player {bad.player_id.iloc[0]}: {bad[f.name].iloc[0]}"
+            )
+        if len(base) > 1 and missing.all():
+            warnings.append(f"{f.name}: defaulted for all {len(base)} players")
+        elif f.check_constant and len(base) > 1 and values[~missing].nunique() <= 1:
+            warnings.append(f"{f.name}: constant across the date's {int((~missing).sum())} players")
+    out["feature_version"] = FEATURE_VERSION
+    out["feature_quality_score"] = 1 - defaulted.mean(axis=1).astype("float64")
+    out["actual_points"] = base.pts.astype("int64")  # the target, from the date's box score
+    return out, warnings
+
+
+# ---------------------------------------------------------------- tables
+
+_KEY = (("game_date", "DATE"), ("season", "STRING"))
+_ZONE_RATES = tuple((f"{z}_{k}_last_{n}", "FLOAT64") for n in (10, 20) for z in ZONES for k in ("rate", "fg_pct"))
+
+TEAM_DEFENSE_ZONES = TableSpec(
+    dataset="nba_precompute",
+    name="team_defense_zone_analysis",
+    columns=(
+        *_KEY, ("team_id", "INT64"), ("games_in_window", "INT64"), ("window_first_date", "DATE"),
+        *((f"{z}_{k}", "INT64") for z in ZONES for k in ("attempts", "makes")),
+        *((f"{z}_fg_pct_allowed", "FLOAT64") for z in ZONES),
+        *((f"league_{z}_fg_pct", "FLOAT64") for z in ZONES),
+        *((f"{z}_vs_league", "FLOAT64") for z in ZONES),
+        ("strongest_zone", "STRING"), ("weakest_zone", "STRING"),
+        ("defensive_rating_last_15", "FLOAT64"), ("opponent_pace_last_15", "FLOAT64"),
+    ),
+    cluster_by=("team_id",),
+    key=("game_date", "team_id"),
+    required=("game_date", "team_id", "games_in_window"),
+    description="Each team playing on game_date: zone defence over its last 15 earlier games.",
+)  # fmt: skip
+
+PLAYER_SHOT_ZONES = TableSpec(
+    dataset="nba_precompute",
+    name="player_shot_zone_analysis",
+    columns=(
+        *_KEY, ("player_id", "INT64"), ("team_id", "INT64"), ("games_last_10", "INT64"),
+        ("games_last_20", "INT64"), *_ZONE_RATES, ("primary_scoring_zone", "STRING"),
+        ("sample_quality", "STRING"),
+    ),
+    cluster_by=("player_id",),
+    key=("game_date", "player_id"),
+    required=("game_date", "player_id", "games_last_10", "sample_quality"),
+    description="Each player playing on game_date: shot zones over his last 10 and 20 earlier games.",
+)  # fmt: skip
+
+PLAYER_DAILY_CACHE = TableSpec(
+    dataset="nba_precompute",
+    name="player_daily_cache",
+    columns=(
+        *_KEY, ("player_id", "INT64"), ("team_id", "INT64"), ("games_played_season", "INT64"),
+        ("points_avg_season", "FLOAT64"), ("points_avg_last_5", "FLOAT64"),
+        ("points_avg_last_10", "FLOAT64"), ("points_std_last_10", "FLOAT64"),
+        ("minutes_avg_last_10", "FLOAT64"), ("usage_avg_last_5", "FLOAT64"),
+        ("usage_avg_last_10", "FLOAT64"), ("usage_avg_season", "FLOAT64"), ("ts_pct_last_10", "FLOAT64"),
+        ("team_pace_last_10", "FLOAT64"), ("team_offensive_rating_last_10", "FLOAT64"),
+        ("team_win_pct_season", "FLOAT64"),
+    ),
+    cluster_by=("player_id",),
+    key=("game_date", "player_id"),
+    required=("game_date", "player_id", "games_played_season", "points_avg_season"),
+    description="Each player playing on game_date with ≥ 3 earlier games: his windows and his team's.",
+)  # fmt: skip
+
+PLAYER_COMPOSITE = TableSpec(
+    dataset="nba_precompute",
+    name="player_composite_factors",
+    columns=(
+        *_KEY, ("player_id", "INT64"), ("team_id", "INT64"), ("opponent_team_id", "INT64"),
+        ("fatigue_score", "FLOAT64"), ("shot_zone_mismatch", "FLOAT64"),
+        ("shot_zone_mismatch_known", "BOOL"), ("pace_adjustment", "FLOAT64"),
+        ("usage_spike", "FLOAT64"), ("total_adjustment", "FLOAT64"),
+    ),
+    cluster_by=("player_id",),
+    key=("game_date", "player_id"),
+    required=("game_date", "player_id", "fatigue_score", "total_adjustment"),
+    description="Each cached player on game_date: fatigue, shot-zone mismatch, pace, usage spike.",
+)  # fmt: skip
+
+ML_FEATURE_STORE = TableSpec(
+    dataset="nba_precompute",
+    name="ml_feature_store",
+    columns=(
+        *_KEY, ("game_id", "STRING"), ("player_id", "INT64"), ("team_id", "INT64"),
+        ("opponent_team_id", "INT64"),
+        *((f.name, "FLOAT64") for f in FEATURES),
+        *((f"{f.name}_source", "STRING") for f in FEATURES),
+        ("feature_version", "STRING"), ("feature_quality_score", "FLOAT64"),
+        ("actual_points", "INT64"),
+    ),
+    cluster_by=("player_id",),
+    key=("game_date", "player_id"),
+    required=("game_date", "player_id", "feature_version", "feature_quality_score"),
+    description="One row per player playing on game_date: pre-game features (+ where each came "
+    "from) and the target actual_points.",
+)  # fmt: skip
+
+PRECOMPUTE_TABLES = (TEAM_DEFENSE_ZONES, PLAYER_SHOT_ZONES, PLAYER_DAILY_CACHE, PLAYER_COMPOSITE, ML_FEATURE_STORE)
+
+
+def ensure_precompute_tables() -> None:
+    get_settings().warehouse_block().ensure_tables([*PRECOMPUTE_TABLES, RUN_LEDGER])
+
+
+# ---------------------------------------------------------------- reading the inputs
+
+
+def _season_rows(wh, spec: TableSpec, season: str, game_date: date, columns: str = "*") -> pd.DataFrame:
+    """The season's rows up to and including the date (windows then cut strictly before)."""
+    return wh.query(
+        f"SELECT {columns} FROM {spec.id} WHERE season = @season AND game_date <= @game_date",
+        {"season": season, "game_date": game_date},
+    )
+
+
+def _today(wh, spec: TableSpec, game_date: date) -> pd.DataFrame:
+    return wh.query(f"SELECT * FROM {spec.id} WHERE game_date = @game_date", {"game_date": game_date})
+
+
+def _players_today(wh, game_date: date) -> pd.DataFrame:
+    """Who plays on the date: the date's box score (the historical definition)."""
+    return wh.query(
+        f"SELECT game_id, player_id, team_id, opponent_team_id, home, pts FROM {PLAYER_GAME_SUMMARY.id} "
+        "WHERE game_date = @game_date", {"game_date": game_date},
+    )  # fmt: skip
+
+
+def _teams_today(wh, game_date: date) -> pd.DataFrame:
+    return wh.query(
+        f"SELECT game_id, team_id, opponent_team_id FROM {TEAM_OFFENSE.id} WHERE game_date = @game_date",
+        {"game_date": game_date},
+    )
+
+
+def _with_season(df: pd.DataFrame, season: str) -> pd.DataFrame:
+    return df.assign(season=season)
+
+
+def _write(spec: TableSpec, game_date: date, fingerprint: str, compute) -> Written:
+    warehouse = get_settings().warehouse_block()
+    with ledger_entry(warehouse, spec.name, game_date, fingerprint, module_code_version(__name__)) as entry:
+        df = compute(warehouse, entry)
+        entry["rows"] = warehouse.replace_partition(spec, game_date, df)
+    return entry["written"]
+
+
+@task(name="team_defense_zone_analysis", task_run_name="team-defense-zones-{game_date}", cache_policy=PROCESSOR_CACHE)
+def team_defense_zones(game_date: date, season: str, fingerprint: str) -> Written:
+    def compute(wh, entry):
+        defense = _season_rows(wh, TEAM_DEFENSE, season, game_date)
+        return _with_season(team_defense_zone_analysis(defense, _teams_today(wh, game_date), game_date), season)
+
+    return _write(TEAM_DEFENSE_ZONES, game_date, fingerprint, compute)
+
+
+@task(name="player_shot_zone_analysis", task_run_name="player-shot-zones-{game_date}", cache_policy=PROCESSOR_CACHE)
+def player_shot_zones(game_date: date, season: str, fingerprint: str) -> Written:
+    def compute(wh, entry):
+        summary = _season_rows(wh, PLAYER_GAME_SUMMARY, season, game_date)
+        return _with_season(player_shot_zone_analysis(summary, _players_today(wh, game_date), game_date), season)
+
+    return _write(PLAYER_SHOT_ZONES, game_date, fingerprint, compute)
+
+
+@task(name="player_daily_cache", task_run_name="player-daily-cache-{game_date}", cache_policy=PROCESSOR_CACHE)
+def daily_cache(game_date: date, season: str, fingerprint: str) -> Written:
+    def compute(wh, entry):
+        summary = _season_rows(wh, PLAYER_GAME_SUMMARY, season, game_date)
+        offense = _season_rows(wh, TEAM_OFFENSE, season, game_date)
+        return _with_season(player_daily_cache(summary, offense, _players_today(wh, game_date), game_date), season)
+
+    return _write(PLAYER_DAILY_CACHE, game_date, fingerprint, compute)
+
+
+@task(name="player_composite_factors", task_run_name="player-composite-factors-{game_date}", cache_policy=PROCESSOR_CACHE)
+def composite_factors(game_date: date, season: str, fingerprint: str) -> Written:
+    def compute(wh, entry):
+        return _with_season(player_composite_factors(
+            _today(wh, PLAYER_DAILY_CACHE, game_date), _today(wh, PLAYER_SHOT_ZONES, game_date),
+            _today(wh, TEAM_DEFENSE_ZONES, game_date), _today(wh, PLAYER_GAME_CONTEXT, game_date),
+            _season_rows(wh, TEAM_OFFENSE, season, game_date), _players_today(wh, game_date), game_date,
+        ), season)  # fmt: skip
+
+    return _write(PLAYER_COMPOSITE, game_date, fingerprint, compute)
+
+
+@task(name="ml_feature_store", task_run_name="ml-feature-store-{game_date}", cache_policy=PROCESSOR_CACHE)
+def feature_store(game_date: date, season: str, fingerprint: str) -> Written:
+    """Fails the date on a feature outside its declared range; a feature constant or wholly
+    defaulted across the date is logged as a warning and kept in the ledger's detail."""
+
+    def compute(wh, entry):
+        rows, warnings = ml_feature_rows(
+            _players_today(wh, game_date), _today(wh, PLAYER_DAILY_CACHE, game_date),
+            _today(wh, PLAYER_SHOT_ZONES, game_date), _today(wh, PLAYER_COMPOSITE, game_date),
+            _today(wh, TEAM_DEFENSE_ZONES, game_date), _today(wh, PLAYER_GAME_CONTEXT, game_date), game_date,
+        )  # fmt: skip
+        if warnings:
+            _logger().warning("ml_feature_store %s: %s", game_date, "; ".join(warnings))
+            entry["detail"] = {"warnings": warnings}
+        return _with_season(rows, season)
+
+    return _write(ML_FEATURE_STORE, game_date, fingerprint, compute)
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except Exception:  # called without Prefect (tasks/direct.py)
+        return logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- input fingerprints
+
+ANALYTICS_READ = (TEAM_DEFENSE, TEAM_OFFENSE, PLAYER_GAME_SUMMARY, PLAYER_GAME_CONTEXT)
+
+
+@dataclass(frozen=True)
+class PrecomputeInputs:
+    season: str
+    season_start: date
+    bootstrap: bool  # inside the season's first 14 days: nothing is written
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+
+def season_of_date(game_date: date) -> tuple[str, date]:
+    """(season, its first game date): the season from nba_raw.schedule, its start from the
+    source's schedule (never hard-coded)."""
+    settings = get_settings()
+    found = settings.warehouse_block().query(
+        "SELECT max(season) AS season FROM nba_raw.schedule WHERE game_date = @game_date",
+        {"game_date": game_date},
+    )
+    if found.empty or pd.isna(found.season[0]):
+        raise MissingInputError(f"nba_raw.schedule has no game on {game_date}: run the raw phase first")
+    return str(found.season[0]), settings.source_block().season_start(game_date)
+
+
+def precompute_inputs(game_date: date) -> PrecomputeInputs:
+    """The precompute processors' input fingerprints for the date: the versions of every
+    analytics partition of the season up to the date (every window is in it), chained
+    through the processors' order. Fails when one of those partitions is missing."""
+    season, start = season_of_date(game_date)
+    if game_date < bootstrap_until(start):
+        return PrecomputeInputs(season, start, bootstrap=True)
+    settings = get_settings()
+    wh = settings.warehouse_block()
+    expected = settings.source_block().game_dates(start, game_date)
+    parts = []
+    for spec in ANALYTICS_READ:
+        versions = latest_versions(wh, spec.name, start, game_date)
+        missing = [d for d in expected if d not in versions]
+        if missing:
+            listed = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+            raise MissingInputError(
+                f"precompute for {game_date} needs {spec.id} for every game date of {season} up to "
+                f"it; {len(missing)} missing: {listed}: run the analytics phase first"
+            )
+        parts += [f"{spec.name}:{d}:{versions[d]}" for d in expected]
+    history = hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+    code = module_code_version(__name__)
+    version = {s.name: partition_version(s.name, history, code) for s in (TEAM_DEFENSE_ZONES, PLAYER_SHOT_ZONES)}
+    cache_fp = f"{history}+{version[TEAM_DEFENSE_ZONES.name]}+{version[PLAYER_SHOT_ZONES.name]}"
+    version[PLAYER_DAILY_CACHE.name] = partition_version(PLAYER_DAILY_CACHE.name, cache_fp, code)
+    composite_fp = f"{cache_fp}+{version[PLAYER_DAILY_CACHE.name]}"
+    version[PLAYER_COMPOSITE.name] = partition_version(PLAYER_COMPOSITE.name, composite_fp, code)
+    store_fp = f"{composite_fp}+{version[PLAYER_COMPOSITE.name]}"
+    return PrecomputeInputs(season, start, False, {
+        TEAM_DEFENSE_ZONES.name: history,
+        PLAYER_SHOT_ZONES.name: history,
+        PLAYER_DAILY_CACHE.name: cache_fp,
+        PLAYER_COMPOSITE.name: composite_fp,
+        ML_FEATURE_STORE.name: store_fp,
+    })  # fmt: skip
+
+
+def precompute_current_dates(dates: list[date]) -> set[date]:
+    """Dates whose precompute would change nothing (see ledger.current_dates); bootstrap
+    dates count as current: there is nothing to write."""
+    if not dates:
+        return set()
+    expected, bootstrap = {}, set()
+    for d in dates:
+        try:
+            inputs = precompute_inputs(d)
+        except MissingInputError:
+            continue
+        if inputs.bootstrap:
+            bootstrap.add(d)
+        else:
+            expected[d] = inputs.fingerprints
+    runs = latest_runs(get_settings().warehouse_block(), min(dates), max(dates))
+    return bootstrap | current_dates(runs, expected, module_code_version(__name__))
+
+
+def precompute_processable(dates: list[date]) -> list[date]:
+    """The dates precompute writes: game dates after their season's first 14 days. The season
+    start is the source schedule's first date of the season (holds for any season)."""
+    source = get_settings().source_block()
+    return [d for d in dates if d >= bootstrap_until(source.season_start(d))]
