@@ -95,6 +95,14 @@ def test_game_dates_is_one_team_log_call_over_the_range(source, server):
     assert source.game_dates(date(2023, 10, 25), date(2023, 10, 31)) == []
 
 
+def test_season_start_is_the_seasons_first_game_date(source, server):
+    # The recorded season holds opening night and one March date: the start is opening night,
+    # asked as one team-log call from August of the season's first year.
+    assert source.season_start(OVERTIME) == OPENER
+    params = server.requests[-1].params
+    assert (params["DateFrom"], params["DateTo"], params["Season"]) == ("08/01/2023", "03/28/2024", "2023-24")
+
+
 def test_game_dates_across_seasons_asks_each_season(source, server):
     assert source.game_dates(date(2023, 6, 1), date(2024, 9, 30)) == [OPENER, OVERTIME]
     assert [r.params["Season"] for r in server.requests] == ["2022-23", "2023-24", "2024-25"]
