@@ -103,6 +103,8 @@ def backfill(
 
 
 def _checked(phases: list[str], reprocess: str, sample: int) -> list[str]:
+    if not phases:
+        raise ValueError(f"no phases given; known: {list(PHASE_NAMES)}")
     unknown = [p for p in phases if p not in PHASE_NAMES]
     if unknown:
         raise ValueError(f"unknown phases {unknown}; known: {list(PHASE_NAMES)}")

@@ -142,11 +142,12 @@ class PhaseRunner:
     def __init__(self, flows: Mapping[str, Callable[..., Any]], reprocess: str, progress: Progress,
                  logger: logging.Logger | logging.LoggerAdapter):  # fmt: skip
         self.flows, self.reprocess, self.progress, self.logger = flows, reprocess, progress, logger
+        self.ran: set[tuple[str, date]] = set()  # run once per backfill (reprocess="all" too)
 
     def run(self, phase: str, dates: list[date], stage: str) -> PhaseResult:
         result, t0 = PhaseResult(phase, stage, list(dates)), time.perf_counter()
         statuses = phase_status(phase, dates)
-        todo = set(dates_to_run(statuses, self.reprocess))
+        todo = {d for d in dates_to_run(statuses, self.reprocess) if (phase, d) not in self.ran}
         result.skipped = [d for d in dates if d not in todo]
         self.logger.info("%s (%s): %d of %d dates to run (%s)", phase, stage, len(todo), len(dates),
                          ", ".join(f"{s} {list(statuses.values()).count(s)}" for s in STATUSES))  # fmt: skip
@@ -163,6 +164,7 @@ class PhaseRunner:
                     continue
                 state = self.flows[phase](d, return_state=True)
                 result.ran.append(d)
+                self.ran.add((phase, d))
                 if state.is_completed():
                     for table, n in state.result().items():
                         result.rows[table] = result.rows.get(table, 0) + n

@@ -235,8 +235,20 @@ def test_sample_runs_spread_dates_through_every_phase_first(prefect_api, hoopflo
     ]
 
 
+def test_sample_with_reprocess_all_runs_each_date_once(prefect_api, hoopflow_home, tmp_path, monkeypatch):
+    use_source(monkeypatch, copy_season(tmp_path, DATES))
+    report = backfill(START, END, ["raw"], reprocess="all", sample=2)
+    ran = [d for r in report.results for d in r.ran]
+    assert sorted(ran) == [START, date(2023, 11, 11), END]  # the full stage skips the sample's
+    wh = get_settings().warehouse_block()
+    loads = _ledger(wh)
+    assert sorted(loads[loads.processor == "load_raw"].game_date) == DATES
+
+
 def test_unknown_phase_or_mode_is_refused(prefect_api, hoopflow_home):
     state = backfill(START, END, ["raw", "gold"], return_state=True)
     assert state.is_failed() and "unknown phases ['gold']" in state.message
     state = backfill(START, END, ["raw"], reprocess="some", return_state=True)
     assert state.is_failed()
+    state = backfill(START, END, [], return_state=True)
+    assert state.is_failed() and "no phases given" in state.message
