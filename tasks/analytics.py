@@ -23,8 +23,8 @@ from tasks.ledger import (
     current_dates,
     latest_runs,
     latest_versions,
-    ledger_entry,
     partition_version,
+    write_partition,
 )
 
 PAINT_ZONES = ("Restricted Area", "In The Paint (Non-RA)")
@@ -343,12 +343,7 @@ def _raw_of_date(warehouse, game_date: date) -> dict[str, pd.DataFrame]:
 
 
 def _write(spec: TableSpec, game_date: date, fingerprint: str, compute) -> Written:
-    """Compute a date's rows and replace its partition, inside a ledger entry."""
-    warehouse = get_settings().warehouse_block()
-    with ledger_entry(warehouse, spec.name, game_date, fingerprint, module_code_version(__name__)) as entry:
-        df = compute(warehouse)
-        entry["rows"] = warehouse.replace_partition(spec, game_date, df)
-    return entry["written"]
+    return write_partition(spec, game_date, fingerprint, module_code_version(__name__), lambda wh, _: compute(wh))
 
 
 @task(name="team_offense_game_summary", task_run_name="team-offense-{game_date}", cache_policy=PROCESSOR_CACHE)

@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -17,6 +17,7 @@ import pandas as pd
 from prefect.context import TaskRunContext
 
 from blocks.warehouse import TableSpec, Warehouse
+from hoopflow.settings import get_settings
 
 RUN_LEDGER = TableSpec(
     dataset="nba_ops",
@@ -144,3 +145,18 @@ def ledger_entry(
             "finished_at": datetime.now(timezone.utc),
         }
         warehouse.append(RUN_LEDGER, pd.DataFrame([row]))
+
+
+def write_partition(
+    spec: TableSpec,
+    game_date: date,
+    input_fingerprint: str,
+    code_version: str,
+    compute: Callable[[Warehouse, dict[str, Any]], pd.DataFrame],
+) -> Written:
+    """A processor's body: compute the date's rows (`compute(warehouse, entry)`, which may
+    add `entry["detail"]`) and replace the table's partition, inside a ledger entry."""
+    warehouse = get_settings().warehouse_block()
+    with ledger_entry(warehouse, spec.name, game_date, input_fingerprint, code_version) as entry:
+        entry["rows"] = warehouse.replace_partition(spec, game_date, compute(warehouse, entry))
+    return entry["written"]

@@ -33,7 +33,15 @@ from tasks.analytics import (
     MissingInputError,
 )
 from tasks.common import PROCESSOR_CACHE, module_code_version
-from tasks.ledger import RUN_LEDGER, Written, current_dates, latest_runs, latest_versions, ledger_entry, partition_version
+from tasks.ledger import (
+    RUN_LEDGER,
+    Written,
+    current_dates,
+    latest_runs,
+    latest_versions,
+    partition_version,
+    write_partition,
+)
 
 BOOTSTRAP_DAYS = 14
 FEATURE_VERSION = "v1"
@@ -442,11 +450,7 @@ def _with_season(df: pd.DataFrame, season: str) -> pd.DataFrame:
 
 
 def _write(spec: TableSpec, game_date: date, fingerprint: str, compute) -> Written:
-    warehouse = get_settings().warehouse_block()
-    with ledger_entry(warehouse, spec.name, game_date, fingerprint, module_code_version(__name__)) as entry:
-        df = compute(warehouse, entry)
-        entry["rows"] = warehouse.replace_partition(spec, game_date, df)
-    return entry["written"]
+    return write_partition(spec, game_date, fingerprint, module_code_version(__name__), compute)
 
 
 @task(name="team_defense_zone_analysis", task_run_name="team-defense-zones-{game_date}", cache_policy=PROCESSOR_CACHE)
