@@ -78,10 +78,9 @@ def _flows(start: date, end: date) -> dict:
 
 def _direct(start: date, end: date) -> dict:
     from hoopflow.settings import get_settings
-    from tasks.checks import run_checks
     from tasks.direct import run_directly
-    from tasks.phases import PHASE_NAMES, PHASE_TABLES, TABLE_PROCESSORS
-    from tasks.validate import IDENTITIES, SPOT_CHECKS, all_thresholds, validation_scopes
+    from tasks.phases import PHASE_NAMES, PHASE_TABLES
+    from tasks.validate import all_thresholds, check_table, validation_scopes
 
     settings = get_settings()
     dates = settings.source_block().game_dates(start, end)
@@ -93,10 +92,8 @@ def _direct(start: date, end: date) -> dict:
         run_directly([phase], dates)
         for scope in validation_scopes(phase, start, end):
             for spec in PHASE_TABLES[phase]:
-                checks += len(run_checks(
-                    settings.warehouse_block(), spec, scope, thresholds[spec.name],
-                    processors=TABLE_PROCESSORS[spec.name], identities=IDENTITIES.get(spec.name),
-                    spot=SPOT_CHECKS.get(spec.name), source=settings.source_block(),
+                checks += len(check_table(
+                    settings.warehouse_block(), spec.name, scope, thresholds[spec.name], settings.source_block()
                 ))  # fmt: skip
         seconds[phase] = round(time.perf_counter() - t, 1)
     return {

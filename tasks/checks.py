@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from datetime import date, timedelta
 from typing import Any
 
@@ -118,7 +119,9 @@ class Checker:
         return CheckResult(kind, name, self.spec.id, severity, bool(passed), observed, threshold,
                            message, list(sample or [])[:SAMPLE_ROWS], self.scope.label)  # fmt: skip
 
+    @cached_property
     def present_dates(self) -> list[date]:
+        """Dates with rows (coverage, gaps and bootstrap all read it: one query)."""
         df = self.wh.query(
             f"SELECT DISTINCT game_date FROM {self.spec.id} WHERE game_date BETWEEN @start AND @end",
             _range(self.scope),
@@ -128,7 +131,7 @@ class Checker:
     # ---------------------------------------------------------------- coverage and gaps
 
     def coverage(self) -> CheckResult:
-        present = set(self.present_dates())
+        present = set(self.present_dates)
         expected = self.scope.dates
         missing = [d for d in expected if d not in present]
         share = 1.0 if not expected else 1 - len(missing) / len(expected)
@@ -141,7 +144,7 @@ class Checker:
 
     def date_gaps(self) -> CheckResult:
         limit = self.t.max_gap_days
-        present = self.present_dates()
+        present = self.present_dates
         gaps = [(a, b, (b - a).days - 1) for a, b in zip(present, present[1:])]
         long = [g for g in gaps if g[2] > limit]
         longest = max((g[2] for g in gaps), default=0)
@@ -158,7 +161,7 @@ class Checker:
         starts = self.wh.query("SELECT season, min(game_date) AS first_date FROM nba_raw.schedule GROUP BY season")
         firsts = sorted(pd.to_datetime(starts.first_date).dt.date)
         bad = []
-        for d in self.present_dates():
+        for d in self.present_dates:
             season_start = max((f for f in firsts if f <= d), default=None)
             if season_start is not None and d < season_start + timedelta(days=days):
                 bad.append({"game_date": d, "season_start": season_start})

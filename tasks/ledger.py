@@ -72,7 +72,11 @@ def latest_runs(warehouse: Warehouse, start: date, end: date) -> pd.DataFrame:
 
 def latest_versions(warehouse: Warehouse, processor: str, start: date, end: date) -> dict[date, str]:
     """The partition version of each date in [start, end] that `processor` last wrote."""
-    runs = latest_runs(warehouse, start, end)
+    return versions_in(latest_runs(warehouse, start, end), processor)
+
+
+def versions_in(runs: pd.DataFrame, processor: str) -> dict[date, str]:
+    """The partition version of each date `processor` last wrote, from `latest_runs` rows."""
     runs = runs[runs.processor == processor]
     return {
         d: partition_version(processor, fp, cv)

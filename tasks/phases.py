@@ -54,6 +54,8 @@ def processable(phase: str, dates: list[date]) -> list[date]:
     return PHASE_PROCESSABLE[phase](dates) if phase in PHASE_PROCESSABLE else list(dates)
 
 DATA_TABLES = tuple(chain(*PHASE_TABLES.values()))
+TABLES: dict[str, TableSpec] = {spec.name: spec for spec in DATA_TABLES}
+TABLE_PHASE: dict[str, str] = {spec.name: phase for phase, specs in PHASE_TABLES.items() for spec in specs}
 
 # The state of a phase on a date:
 #   current  every processor last succeeded on today's inputs and code (nothing to do)

@@ -38,8 +38,8 @@ from tasks.ledger import (
     Written,
     current_dates,
     latest_runs,
-    latest_versions,
     partition_version,
+    versions_in,
     write_partition,
 )
 
@@ -555,9 +555,9 @@ def precompute_inputs(game_date: date) -> PrecomputeInputs:
     settings = get_settings()
     wh = settings.warehouse_block()
     expected = settings.source_block().game_dates(start, game_date)
-    parts = []
+    parts, runs = [], latest_runs(wh, start, game_date)  # one ledger read for the four tables
     for spec in ANALYTICS_READ:
-        versions = latest_versions(wh, spec.name, start, game_date)
+        versions = versions_in(runs, spec.name)
         missing = [d for d in expected if d not in versions]
         if missing:
             listed = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")

@@ -25,7 +25,7 @@ from tasks.checks import (
     run_checks,
 )
 from tasks.ledger import RUN_LEDGER
-from tasks.phases import DATA_TABLES, PHASE_TABLES, TABLE_PROCESSORS, processable
+from tasks.phases import DATA_TABLES, PHASE_TABLES, TABLE_PROCESSORS, TABLES, processable
 from tasks.thresholds import TableThresholds, load_thresholds
 
 VALIDATION_RESULTS = TableSpec(
@@ -330,18 +330,25 @@ def ensure_validation_tables() -> None:
     get_settings().warehouse_block().ensure_tables([*DATA_TABLES, RUN_LEDGER, VALIDATION_RESULTS])
 
 
+def check_table(
+    warehouse: Warehouse, table: str, scope: Scope, thresholds: TableThresholds, source: Any | None = None
+) -> list[CheckResult]:
+    """Every configured check of one table, with its processors, identities and spot check
+    (no Prefect: the benchmark and tests call it on a warehouse of their choosing)."""
+    return run_checks(
+        warehouse, TABLES[table], scope, thresholds,
+        processors=TABLE_PROCESSORS.get(table, ()),
+        identities=IDENTITIES.get(table),
+        spot=SPOT_CHECKS.get(table),
+        source=source,
+    )  # fmt: skip
+
+
 @task(name="validate_table", task_run_name="validate-{table}", cache_policy=NO_CACHE)
 def validate_table(table: str, scope: Scope, thresholds: TableThresholds) -> list[CheckResult]:
     """Every configured check of one table (validation always runs: never cached)."""
     settings = get_settings()
-    spec = next(s for specs in PHASE_TABLES.values() for s in specs if s.name == table)
-    return run_checks(
-        settings.warehouse_block(), spec, scope, thresholds,
-        processors=TABLE_PROCESSORS.get(table, ()),
-        identities=IDENTITIES.get(table),
-        spot=SPOT_CHECKS.get(table),
-        source=settings.source_block(),
-    )  # fmt: skip
+    return check_table(settings.warehouse_block(), table, scope, thresholds, settings.source_block())
 
 
 # ---------------------------------------------------------------- the report

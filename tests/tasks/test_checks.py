@@ -17,14 +17,13 @@ import pytest
 
 from blocks.warehouse_duckdb import DuckDBWarehouse
 from hoopflow.settings import get_settings
-from tasks.checks import CheckResult, Scope, run_checks
+from tasks.checks import CheckResult, Scope
 from tasks.ledger import RUN_LEDGER
-from tasks.phases import DATA_TABLES, PHASE_TABLES, TABLE_PROCESSORS, processable
+from tasks.phases import TABLE_PHASE, TABLES, processable
 from tasks.thresholds import TableThresholds
-from tasks.validate import IDENTITIES, SPOT_CHECKS, all_thresholds
+from tasks.validate import all_thresholds, check_table
 from tests.conftest import BUILT_END, BUILT_START
 
-TABLES = {spec.name: spec for spec in DATA_TABLES}
 
 
 @pytest.fixture
@@ -51,13 +50,9 @@ def thresholds(built_home) -> dict[str, TableThresholds]:
 
 def check(wh, table: str, scope: Scope, thresholds, **overrides) -> dict[str, CheckResult]:
     t = thresholds[table].model_copy(update=overrides) if overrides else thresholds[table]
-    phase = next(p for p, specs in PHASE_TABLES.items() if TABLES[table] in specs)
-    scope = Scope(scope.start, scope.end, tuple(processable(phase, list(scope.dates))))  # precompute: no bootstrap days
-    results = run_checks(
-        wh, TABLES[table], scope, t,
-        processors=TABLE_PROCESSORS[table], identities=IDENTITIES.get(table),
-        spot=SPOT_CHECKS.get(table), source=get_settings().source_block(),
-    )  # fmt: skip
+    # precompute: no bootstrap days
+    scope = Scope(scope.start, scope.end, tuple(processable(TABLE_PHASE[table], list(scope.dates))))
+    results = check_table(wh, table, scope, t, get_settings().source_block())
     return {r.name: r for r in results}
 
 

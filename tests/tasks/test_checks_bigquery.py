@@ -18,17 +18,16 @@ import pytest
 
 from blocks.warehouse import Warehouse
 from hoopflow.settings import get_settings, reset_settings
-from tasks.checks import CheckResult, Scope, run_checks
+from tasks.checks import CheckResult, Scope
 from tasks.direct import run_directly
-from tasks.phases import DATA_TABLES, PHASE_TABLES, TABLE_PROCESSORS, processable
-from tasks.validate import IDENTITIES, SPOT_CHECKS, all_thresholds
+from tasks.phases import TABLE_PHASE, TABLES, processable
+from tasks.validate import all_thresholds, check_table
 from tests.bigquery import PROJECT
 
 # The client libraries' pending deprecations (see blocks/warehouse_bigquery.py); pytest shows
 # pending deprecations whatever the module filters.
 pytestmark = [pytest.mark.bigquery, pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")]
 
-TABLES = {spec.name: spec for spec in DATA_TABLES}
 # The season's first three game dates in the bundled schedule (16 games).
 DATES = (date(2023, 10, 24), date(2023, 10, 25), date(2023, 10, 26))
 SCOPE = Scope(DATES[0], DATES[-1], DATES)
@@ -44,15 +43,11 @@ def check(wh: Warehouse, table: str, **overrides: object) -> dict[str, CheckResu
     """Every check of a table, called as tasks/validate.py's validate_table calls it
     (`overrides`: threshold values replaced for this call)."""
     t = all_thresholds()[table]
-    phase = next(p for p, specs in PHASE_TABLES.items() if TABLES[table] in specs)
     # precompute: the three dates are bootstrap days, so nothing is processable (its tables
     # are empty here: their checks' SQL runs on BigQuery, on no rows)
-    scope = Scope(SCOPE.start, SCOPE.end, tuple(processable(phase, list(SCOPE.dates))))
-    results = run_checks(
-        wh, TABLES[table], scope, t.model_copy(update=overrides) if overrides else t,
-        processors=TABLE_PROCESSORS[table], identities=IDENTITIES.get(table),
-        spot=SPOT_CHECKS.get(table), source=get_settings().source_block(),
-    )  # fmt: skip
+    scope = Scope(SCOPE.start, SCOPE.end, tuple(processable(TABLE_PHASE[table], list(SCOPE.dates))))
+    t = t.model_copy(update=overrides) if overrides else t
+    results = check_table(wh, table, scope, t, get_settings().source_block())
     by_name = {r.name: r for r in results}
     assert len(by_name) == len(results), f"{table}: two checks share a name"
     return by_name
