@@ -135,6 +135,10 @@ class Warehouse(Block):
     def append(self, spec: TableSpec, df: pd.DataFrame) -> int:
         """Append rows (ledgers and logs, which are never replaced)."""
 
+    def release(self) -> None:
+        """Let go of what this process holds on the warehouse (DuckDB: the file, so that
+        another process can write it). The next operation takes it again."""
+
     def replace_partition(self, spec: TableSpec, game_date: date, df: pd.DataFrame) -> int:
         return self.replace_partitions(game_date, {spec: df})[spec.id]
 

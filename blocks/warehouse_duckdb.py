@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -37,13 +38,41 @@ _LOCKS: dict[str, threading.RLock] = {}
 _GUARD = threading.Lock()
 
 
+# Another process (a deployment's flow run on the same machine) may hold the file: wait for
+# it to finish, up to this long, rather than fail at once.
+LOCK_WAIT_SECONDS = float(os.environ.get("HOOPFLOW_DUCKDB_LOCK_WAIT_SECONDS", "900"))
+
+
+def _open(path: str) -> duckdb.DuckDBPyConnection:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    deadline, pause = time.monotonic() + LOCK_WAIT_SECONDS, 0.2
+    while True:
+        try:
+            return duckdb.connect(path)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{path}: cannot open the DuckDB warehouse (another process has held it "
+                    f"for over {LOCK_WAIT_SECONDS:.0f} s?): {exc}"
+                ) from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
 def _shared(path: str) -> tuple[duckdb.DuckDBPyConnection, threading.RLock]:
     with _GUARD:
         key = (path, os.getpid())  # a forked child opens its own
         if key not in _CONNECTIONS:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            _CONNECTIONS[key] = duckdb.connect(path)
+            _CONNECTIONS[key] = _open(path)
         return _CONNECTIONS[key], _LOCKS.setdefault(path, threading.RLock())
+
+
+def _release(path: str) -> None:
+    with _GUARD:
+        con = _CONNECTIONS.pop((path, os.getpid()), None)
+        if con is not None:
+            with _LOCKS.setdefault(path, threading.RLock()):
+                con.close()
 
 
 class DuckDBWarehouse(Warehouse):
@@ -64,6 +93,9 @@ class DuckDBWarehouse(Warehouse):
 
     def table_ref(self, dataset: str, table: str) -> str:
         return f'"{dataset}"."{table}"'
+
+    def release(self) -> None:
+        _release(str(Path(self.path).resolve()))
 
     def has_table(self, spec: TableSpec) -> bool:
         if not Path(self.path).exists():

@@ -8,30 +8,29 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.analytics import analytics
-from flows.precompute import precompute
-from flows.raw import raw
+from flows.fanout import PHASE_FLOWS, RANGE_FLOWS
 from flows.validate import validate
 from hoopflow.settings import get_settings
 from tasks.backfill import (
     ALL_TABLES,
     BackfillFailed,
     BackfillReport,
+    DeploymentRunner,
     PhaseRunner,
     Progress,
     plan_phases,
     spread_dates,
     status_grid,
 )
+from tasks.locks import ensure_write_locks
 from tasks.phases import PHASE_NAMES, processable
 from tasks.validate import ValidationFailed, ValidationReport
 
 # Phase order is pipeline order: a phase reads what the phases before it wrote.
-PHASES = {"raw": raw, "analytics": analytics, "precompute": precompute}
-assert tuple(PHASES) == PHASE_NAMES
+assert tuple(PHASE_FLOWS) == tuple(RANGE_FLOWS) == PHASE_NAMES
 
 
 @flow(name="backfill", flow_run_name="backfill-{start}-{end}")
@@ -42,14 +41,25 @@ def backfill(
     reprocess: Literal["none", "failed", "all"] = "none",
     dry_run: bool = False,
     sample: int = 0,
+    executor: Literal["in-process", "deployments"] = "in-process",
+    chunk_days: int = 7,
+    target: str | None = None,
 ) -> BackfillReport:
     """Run `phases` over the game dates in [start, end].
 
     reprocess: none = dates without a current result (never run, interrupted, or whose
     inputs or code changed); failed = those and the dates whose last run failed; all =
     every date, bypassing the cache. dry_run: report what would run, write nothing.
-    sample: first run N dates spread over the range through every phase and validate them."""
+    sample: first run N dates spread over the range through every phase and validate them.
+    executor: in-process = one subflow per date in this flow run; deployments = each phase's
+    dates in chunks of `chunk_days` days, each chunk a run of the phase's fan-out deployment
+    `<phase>-range/<target>` (target: this run's own deployment name, e.g. cloud-run; local
+    outside a deployment), awaited before the phase's validation."""
     phases = [p for p in PHASE_NAMES if p in _checked(phases, reprocess, sample)]
+    if executor not in ("in-process", "deployments"):
+        raise ValueError(f"executor must be in-process or deployments, not {executor!r}")
+    if chunk_days < 1:
+        raise ValueError(f"chunk_days must be ≥ 1, not {chunk_days}")
     logger = get_run_logger()
     settings = get_settings()
     dates = settings.source_block().game_dates(start, end)
@@ -63,8 +73,15 @@ def backfill(
         return report
 
     settings.warehouse_block().ensure_tables(ALL_TABLES)
+    if settings.write_locks:
+        ensure_write_locks()
     progress = Progress(units=len(phases) * (len(dates) + 1 + (len(samples) + 1 if samples else 0)))
-    runner = PhaseRunner(PHASES, reprocess, progress, logger)
+    if executor == "deployments":
+        target = target or runtime.deployment.name or "local"
+        deployments = {phase: f"{RANGE_FLOWS[phase].name}/{target}" for phase in phases}
+        runner: PhaseRunner = DeploymentRunner(deployments, chunk_days, reprocess, progress, logger)
+    else:
+        runner = PhaseRunner(PHASE_FLOWS, reprocess, progress, logger)
     try:
         stages = [("sample", samples), ("full", dates)] if samples else [("full", dates)]
         for stage, stage_dates in stages:
@@ -82,7 +99,7 @@ def backfill(
                     phase, start, end, dates=stage_dates if stage == "sample" else None,
                     return_state=True,
                 )  # fmt: skip
-                result.validation = _report_of(state)
+                result.validation = report_of(state)
                 result.validation_message = state.message
                 progress.advance()
                 report.results.append(result)
@@ -115,7 +132,7 @@ def _checked(phases: list[str], reprocess: str, sample: int) -> list[str]:
     return phases
 
 
-def _report_of(state) -> ValidationReport | None:
+def report_of(state) -> ValidationReport | None:
     """The report of a finished validation subflow, passed or failed; None when it crashed
     before reporting (the gate then stays shut)."""
     value = state.result(raise_on_failure=False)

@@ -22,6 +22,7 @@ from tasks.precompute import (
     precompute_inputs,
     team_defense_zones,
 )
+from tasks.locks import date_write_lock
 
 
 @flow(name="precompute", flow_run_name="precompute-{game_date}")
@@ -36,10 +37,11 @@ def precompute(game_date: date) -> dict[str, int]:
         )  # fmt: skip
         return {}
     fp, season = inputs.fingerprints, inputs.season
-    defense = team_defense_zones.submit(game_date, season, fp[TEAM_DEFENSE_ZONES.name])
-    zones = player_shot_zones.submit(game_date, season, fp[PLAYER_SHOT_ZONES.name])
-    cache = daily_cache.submit(game_date, season, fp[PLAYER_DAILY_CACHE.name], wait_for=[defense, zones])
-    composite = composite_factors.submit(game_date, season, fp[PLAYER_COMPOSITE.name], wait_for=[cache])
-    store = feature_store.submit(game_date, season, fp[ML_FEATURE_STORE.name], wait_for=[composite])
-    written = [f.result() for f in (defense, zones, cache, composite, store)]
+    with date_write_lock(game_date):
+        defense = team_defense_zones.submit(game_date, season, fp[TEAM_DEFENSE_ZONES.name])
+        zones = player_shot_zones.submit(game_date, season, fp[PLAYER_SHOT_ZONES.name])
+        cache = daily_cache.submit(game_date, season, fp[PLAYER_DAILY_CACHE.name], wait_for=[defense, zones])
+        composite = composite_factors.submit(game_date, season, fp[PLAYER_COMPOSITE.name], wait_for=[cache])
+        store = feature_store.submit(game_date, season, fp[ML_FEATURE_STORE.name], wait_for=[composite])
+        written = [f.result() for f in (defense, zones, cache, composite, store)]
     return {w.table: w.rows for w in written}

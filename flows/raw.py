@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from blocks.sources import SOURCE_TABLES
 from hoopflow.settings import get_settings
 from tasks.raw import ensure_raw_tables, extract, load_raw, source_fingerprints
+from tasks.locks import date_write_lock
 
 
 @flow(name="raw", flow_run_name="raw-{game_date}")
@@ -19,6 +20,7 @@ def raw(game_date: date) -> dict[str, int]:
         get_run_logger().info("No games on %s: nothing to extract", game_date)
         return {}
     ensure_raw_tables()
-    fingerprints = source_fingerprints(game_date)
-    landed = {t: extract.submit(t, game_date, fingerprints[t]) for t in SOURCE_TABLES}
-    return load_raw(game_date, {t: f.result() for t, f in landed.items()})
+    with date_write_lock(game_date):
+        fingerprints = source_fingerprints(game_date)
+        landed = {t: extract.submit(t, game_date, fingerprints[t]) for t in SOURCE_TABLES}
+        return load_raw(game_date, {t: f.result() for t, f in landed.items()})

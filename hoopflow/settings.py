@@ -67,6 +67,52 @@ class NbaApiSettings(BaseModel):
     season_type: str = "Regular Season"
 
 
+class ResultsSettings(BaseModel):
+    """Where Prefect keeps task results and cache records. A Cloud Run container is gone
+    after its flow run, so in production they live in a GCS bucket, or no run would ever
+    find another's cache."""
+
+    kind: Literal["local", "gcs"] = "local"
+    # local: defaults to $HOOPFLOW_HOME/results
+    path: Path | None = None
+    # gcs: the saved prefect-gcp GcsBucket block results go to (`hoopflow setup` saves it
+    # for `bucket`, under `bucket_folder`)
+    gcs_bucket_block: str = "hoopflow-results"
+    bucket: str | None = None
+    bucket_folder: str = "prefect-results"
+
+
+class GcpSettings(BaseModel):
+    """Google Cloud: the credentials every GCP block shares."""
+
+    project: str | None = None
+    # `hoopflow setup` saves a prefect-gcp GcpCredentials block under this name from a
+    # service-account key file; without one, blocks use application default credentials
+    # (on Cloud Run: the job's service account).
+    credentials_block: str = "hoopflow-gcp"
+    service_account_file: Path | None = None
+
+
+class DeploySettings(BaseModel):
+    """The work pools flows run on (prefect.yaml reads the Cloud Run values from the Prefect
+    variables `hoopflow setup` writes from these)."""
+
+    local_pool: str = "hoopflow-local"
+    cloud_run_pool: str = "hoopflow-cloud-run"
+    # Artifact Registry repository of the flow image, without a tag
+    # (<region>-docker.pkg.dev/<project>/<repository>/hoopflow).
+    image: str = "us-central1-docker.pkg.dev/my-project/hoopflow/hoopflow"
+    region: str = "us-central1"
+    cpu: str = "2"
+    memory: str = "4Gi"
+    # A Cloud Run job is killed after this; a full-season backfill parent needs about an hour.
+    timeout_seconds: int = 4 * 3600
+    service_account: str | None = None
+    # Fan-out children of one backfill (and of all backfills) that may run at once on Cloud Run;
+    # the local pool runs one at a time (DuckDB has a single writer per file).
+    cloud_run_chunk_concurrency: int = 8
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HOOPFLOW_", env_nested_delimiter="__", extra="ignore"
@@ -80,8 +126,12 @@ class Settings(BaseSettings):
     bigquery: BigQuerySettings = Field(default_factory=BigQuerySettings)
     landing: LandingSettings = Field(default_factory=LandingSettings)
     nba_api: NbaApiSettings = Field(default_factory=NbaApiSettings)
-    # Prefect result/cache storage; defaults to $HOOPFLOW_HOME/results.
-    results_path: Path | None = None
+    # Date write locks (tasks/locks.py): on in deployments (prefect.yaml), which run against a
+    # Prefect server; off for the CLI's ephemeral API, which cannot free a killed run's lock.
+    write_locks: bool = False
+    results: ResultsSettings = Field(default_factory=ResultsSettings)
+    gcp: GcpSettings = Field(default_factory=GcpSettings)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)
     # Validation thresholds (one section per table), and overrides of any of their values:
     # HOOPFLOW_THRESHOLDS__PLAYER_GAME_SUMMARY__NULL_RATES__USAGE_RATE=0.05
     thresholds_file: Path = REPO_ROOT / "config" / "thresholds.yaml"
@@ -93,7 +143,7 @@ class Settings(BaseSettings):
 
     @property
     def results_dir(self) -> Path:
-        return self.results_path or self.home / "results"
+        return self.results.path or self.home / "results"
 
     def warehouse_block(self) -> Warehouse:
         if self.warehouse == "duckdb":
@@ -140,11 +190,15 @@ class Settings(BaseSettings):
         )
 
     def prefect_env(self) -> dict[str, str]:
-        """Prefect settings that follow from ours (result and cache storage)."""
-        return {
-            "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
-            "PREFECT_LOCAL_STORAGE_PATH": str(self.results_dir.resolve()),
-        }
+        """Prefect settings that follow from ours (result and cache storage). Prefect reads
+        them when it is imported: the CLI sets them first, a deployment's job variables
+        carry them (prefect.yaml)."""
+        env = {"PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true"}
+        if self.results.kind == "gcs":
+            env["PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK"] = f"gcs-bucket/{self.results.gcs_bucket_block}"
+        else:
+            env["PREFECT_LOCAL_STORAGE_PATH"] = str(self.results_dir.resolve())
+        return env
 
 
 @lru_cache(maxsize=1)

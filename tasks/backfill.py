@@ -91,9 +91,9 @@ def plan_phases(phases: list[str], dates: list[date], reprocess: str) -> list[Ph
 class Progress:
     """A progress artifact that moves as dates and validations finish."""
 
-    def __init__(self, units: int):
+    def __init__(self, units: int, key: str = "backfill-progress", description: str = "Backfill progress"):
         self.units, self.done = max(units, 1), 0
-        self.id: UUID = create_progress_artifact(0.0, key="backfill-progress", description="Backfill progress")
+        self.id: UUID = create_progress_artifact(0.0, key=key, description=description)
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -115,6 +115,7 @@ class PhaseResult:
     seconds: float = 0.0
     validation: ValidationReport | None = None
     validation_message: str | None = None
+    failed_chunks: list[str] = field(default_factory=list)  # executor="deployments"
 
     @property
     def done(self) -> list[date]:
@@ -144,8 +145,7 @@ class PhaseRunner:
         self.flows, self.reprocess, self.progress, self.logger = flows, reprocess, progress, logger
         self.ran: set[tuple[str, date]] = set()  # run once per backfill (reprocess="all" too)
 
-    def run(self, phase: str, dates: list[date], stage: str) -> PhaseResult:
-        result, t0 = PhaseResult(phase, stage, list(dates)), time.perf_counter()
+    def _todo(self, phase: str, dates: list[date], stage: str, result: PhaseResult) -> set[date]:
         statuses = phase_status(phase, dates)
         todo = {d for d in dates_to_run(statuses, self.reprocess) if (phase, d) not in self.ran}
         result.skipped = [d for d in dates if d not in todo]
@@ -153,6 +153,11 @@ class PhaseRunner:
                          ", ".join(f"{s} {list(statuses.values()).count(s)}" for s in STATUSES))  # fmt: skip
         if stage != "inputs":
             self.progress.advance(len(result.skipped))
+        return todo
+
+    def run(self, phase: str, dates: list[date], stage: str) -> PhaseResult:
+        result, t0 = PhaseResult(phase, stage, list(dates)), time.perf_counter()
+        todo = self._todo(phase, dates, stage, result)
         # The subflows run in this process, which keeps its own heartbeat; a subflow's own
         # heartbeat thread costs ~1 s at its exit (measured: 1.20 → 0.23 s per subflow).
         overrides: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
@@ -175,6 +180,113 @@ class PhaseRunner:
                     self.progress.advance()
         result.seconds = time.perf_counter() - t0
         return result
+
+
+def chunk_dates(dates: list[date], chunk_days: int) -> list[list[date]]:
+    """Dates in chunks spanning at most `chunk_days` calendar days each, in order."""
+    if chunk_days < 1:
+        raise ValueError(f"chunk_days must be ≥ 1, not {chunk_days}")
+    chunks: list[list[date]] = []
+    for d in sorted(dates):
+        if chunks and (d - chunks[-1][0]).days < chunk_days:
+            chunks[-1].append(d)
+        else:
+            chunks.append([d])
+    return chunks
+
+
+class DeploymentRunner(PhaseRunner):
+    """Runs a phase's dates as chunks, each a flow run of the phase's fan-out deployment
+    (`raw-range/<target>`, ...) on a work pool, all submitted at once and awaited.
+
+    run_deployment does not raise when a child fails: every child's final state is checked,
+    and the dates of a failed chunk count as failed. Each child has an idempotency key made
+    of this flow run, the phase, stage and chunk: a retried parent finds the children it
+    already created instead of creating them twice (and starts a failed one again)."""
+
+    POLL_SECONDS = 5.0
+
+    def __init__(self, deployments: Mapping[str, str], chunk_days: int, reprocess: str,
+                 progress: Progress, logger: logging.Logger | logging.LoggerAdapter):  # fmt: skip
+        super().__init__({}, reprocess, progress, logger)
+        self.deployments, self.chunk_days = deployments, chunk_days
+
+    def run(self, phase: str, dates: list[date], stage: str) -> PhaseResult:
+        from prefect import runtime
+        from prefect.deployments import run_deployment
+
+        from hoopflow.settings import get_settings
+
+        result, t0 = PhaseResult(phase, stage, list(dates)), time.perf_counter()
+        todo = sorted(self._todo(phase, dates, stage, result))
+        chunks = chunk_dates(todo, self.chunk_days)
+        if not chunks:
+            return result
+        # DuckDB lets one process write a file: hand it to the children while they run.
+        get_settings().warehouse_block().release()
+        parent, attempt = runtime.flow_run.id, runtime.flow_run.run_count
+        children: dict[Any, list[date]] = {}
+        for chunk in chunks:
+            params = {"start": chunk[0], "end": chunk[-1], "reprocess": self.reprocess}
+            key = f"{parent}/{phase}/{stage}/{chunk[0]}/{chunk[-1]}"
+            run = run_deployment(self.deployments[phase], parameters=params, idempotency_key=key, timeout=0)
+            if run.state and run.state.is_final() and not run.state.is_completed():
+                # The key found a child an earlier attempt of this parent left failed: run it again.
+                run = run_deployment(self.deployments[phase], parameters=params,
+                                     idempotency_key=f"{key}/attempt-{attempt}", timeout=0)  # fmt: skip
+            children[run.id] = chunk
+        self.logger.info("%s (%s): %d dates in %d chunks of ≤ %d days on %s", phase, stage, len(todo),
+                         len(chunks), self.chunk_days, self.deployments[phase])  # fmt: skip
+        for run in self._await(children):
+            chunk = children[run.id]
+            result.ran.extend(chunk)
+            self.ran.update((phase, d) for d in chunk)
+            if run.state.is_completed():
+                try:  # the child's PhaseResult, from result storage (shared: local folder or GCS)
+                    value = run.state.result(raise_on_failure=False)
+                except Exception as exc:  # rows are for the report only; the state decides
+                    self.logger.warning("%s: could not read its result: %s", run.name, exc)
+                    value = None
+                for table, n in (getattr(value, "rows", None) or {}).items():
+                    result.rows[table] = result.rows.get(table, 0) + n
+            else:
+                name = f"{run.name} ({run.state.name}): {run.state.message or 'no message'}"
+                result.failed_chunks.append(name)
+                for d in chunk:
+                    result.failed[d] = f"chunk {name}"
+                self.logger.error("%s chunk %s", phase, name)
+            if stage != "inputs":
+                self.progress.advance(len(chunk))
+        result.ran.sort()
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def _await(self, children: Mapping[Any, list[date]]):
+        """Yield each child flow run once it reaches a final state."""
+        from prefect.client.orchestration import get_client
+
+        waiting = set(children)
+        with get_client(sync_client=True) as client:
+            while waiting:
+                for run_id in sorted(waiting):
+                    run = client.read_flow_run(run_id)
+                    if run.state and run.state.is_final():
+                        waiting.discard(run_id)
+                        yield run
+                if waiting:
+                    time.sleep(self.POLL_SECONDS)
+
+
+class ChunkFailed(RuntimeError):
+    """Some dates of a fan-out chunk failed; the chunk's result travels with it."""
+
+    def __init__(self, result: PhaseResult):
+        listed = "; ".join(f"{d}: {m}" for d, m in list(result.failed.items())[:10])
+        super().__init__(f"{result.phase}: {len(result.failed)} of {len(result.dates)} dates failed: {listed}"[:2000])
+        self.result = result
+
+    def __reduce__(self):
+        return (ChunkFailed, (self.result,))
 
 
 # ---------------------------------------------------------------- the report
@@ -210,12 +322,14 @@ class BackfillReport:
 
     def headline(self) -> str:
         text = f"backfill {self.start} → {self.end} ({', '.join(self.phases)}): {self.status}"
-        if self.stopped_by:
-            text += f"; {self.stopped_by}"
         for r in self.results:
-            if r.failed:
+            if r.failed_chunks:
+                text += f"; {r.phase} ({r.stage}): {len(r.failed_chunks)} chunks failed: " + "; ".join(r.failed_chunks[:5])
+            elif r.failed:
                 listed = ", ".join(map(str, list(r.failed)[:10])) + (" ..." if len(r.failed) > 10 else "")
                 text += f"; {r.phase} ({r.stage}): {len(r.failed)} of {len(r.dates)} dates failed: {listed}"
+        if self.stopped_by:
+            text += f"; {self.stopped_by}"
         return text[:2000]
 
     def to_markdown(self) -> str:

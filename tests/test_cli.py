@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import pandas as pd
 import pytest
@@ -76,14 +75,6 @@ def test_setup_is_idempotent_and_creates_the_rate_limit(prefect_api, hoopflow_ho
     assert (limit.limit, limit.slot_decay_per_second) == (1, 0.5)
     assert "rate limit 'nba-stats-api'" in capsys.readouterr().out
     assert (hoopflow_home / "warehouse.duckdb").is_file()
-
-
-@pytest.fixture
-def built_copy(built_home, hoopflow_home):
-    """The built four weeks (raw + analytics) as this test's warehouse."""
-    hoopflow_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(built_home / "warehouse.duckdb", hoopflow_home / "warehouse.duckdb")
-    return hoopflow_home
 
 
 def test_validate_exits_0_when_every_check_passes(prefect_api, built_copy, capsys):

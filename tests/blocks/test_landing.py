@@ -17,6 +17,7 @@ import pytest
 
 from blocks.landing import GcsLandingZone, LandingZone, LocalLandingZone, storage_client
 from hoopflow.settings import get_settings, reset_settings
+from tests.conftest import make_service_account_info
 
 BUCKET = "hoopflow-landing-test"
 PROJECT = "hoopflow-test"
@@ -70,26 +71,7 @@ def raw_bucket(gcs_emulator: str):
 
 @pytest.fixture(scope="session")
 def service_account_info() -> dict[str, str]:
-    """Service-account info with a locally generated RSA key (GcpCredentials needs real-shaped
-    credentials to build; nothing here is ever sent to Google)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return {
-        "type": "service_account",
-        "project_id": PROJECT,
-        "private_key_id": "local-test-key",
-        "private_key": pem,
-        "client_email": SA_EMAIL,
-        "client_id": "1",
-        "token_uri": "http://127.0.0.1:9/token",  # should a token ever be asked for: not Google
-    }
+    return make_service_account_info(PROJECT, SA_EMAIL)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ warehouse (the season's first four weeks): its report, its nba_ops rows, its art
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 
 import pytest
@@ -11,19 +10,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.validate import validate
-from hoopflow.settings import get_settings
 from tasks.validate import ValidationFailed
 
 pytestmark = pytest.mark.e2e
 
 START, END = date(2023, 11, 6), date(2023, 11, 12)
-
-
-@pytest.fixture
-def built_copy(built_home, hoopflow_home):
-    hoopflow_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(built_home / "warehouse.duckdb", hoopflow_home / "warehouse.duckdb")
-    return get_settings().warehouse_block()
 
 
 def _artifacts(key: str):
