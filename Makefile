@@ -24,9 +24,10 @@ $(BQEMU_STAMP): Makefile
 	$(BQEMU)/bin/python -m pip install --quiet $(BQEMU_PINS)
 	@touch $(BQEMU_STAMP)
 
-# The whole bundled season through every phase, each phase gated by its validation.
+# The whole bundled season through every phase, each phase gated by its validation, then the
+# points model: trained, gated against the baselines, its test dates predicted and graded.
 demo: install
-	$(BIN)/hoopflow backfill
+	$(BIN)/hoopflow backfill --phases raw,analytics,precompute,ml
 
 # Not a test: measures a full-season backfill on fresh homes and prints JSON figures.
 bench: install

@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.fanout import PHASE_FLOWS, RANGE_FLOWS
+from flows.ml import ml
 from flows.validate import validate
 from hoopflow.settings import get_settings
 from tasks.backfill import (
@@ -26,11 +27,14 @@ from tasks.backfill import (
     status_grid,
 )
 from tasks.locks import ensure_write_locks
+from tasks.ml import MLResult
 from tasks.phases import PHASE_NAMES, processable
 from tasks.validate import ValidationFailed, ValidationReport
 
-# Phase order is pipeline order: a phase reads what the phases before it wrote.
+# Phase order is pipeline order: a phase reads what the phases before it wrote. The ml phase
+# comes last and is not per date: it trains on the range, then predicts its test dates.
 assert tuple(PHASE_FLOWS) == tuple(RANGE_FLOWS) == PHASE_NAMES
+ML_PHASE = "ml"
 
 
 @flow(name="backfill", flow_run_name="backfill-{start}-{end}")
@@ -44,6 +48,7 @@ def backfill(
     executor: Literal["in-process", "deployments"] = "in-process",
     chunk_days: int = 7,
     target: str | None = None,
+    test_from: date | None = None,
 ) -> BackfillReport:
     """Run `phases` over the game dates in [start, end].
 
@@ -54,8 +59,12 @@ def backfill(
     executor: in-process = one subflow per date in this flow run; deployments = each phase's
     dates in chunks of `chunk_days` days, each chunk a run of the phase's fan-out deployment
     `<phase>-range/<target>` (target: this run's own deployment name, e.g. cloud-run; local
-    outside a deployment), awaited before the phase's validation."""
-    phases = [p for p in PHASE_NAMES if p in _checked(phases, reprocess, sample)]
+    outside a deployment), awaited before the phase's validation.
+    The ml phase, after the others: train on the range's feature store (test dates from
+    `test_from`, default the last fifth), gated, then predict and grade the test dates."""
+    checked = _checked(phases, reprocess, sample)
+    with_ml = ML_PHASE in checked
+    phases = [p for p in PHASE_NAMES if p in checked]
     if executor not in ("in-process", "deployments"):
         raise ValueError(f"executor must be in-process or deployments, not {executor!r}")
     if chunk_days < 1:
@@ -64,8 +73,8 @@ def backfill(
     settings = get_settings()
     dates = settings.source_block().game_dates(start, end)
     # Sample dates every phase can process (precompute: after a season's first 14 days).
-    samples = spread_dates(processable(phases[-1], dates), sample)
-    report = BackfillReport(start, end, phases, reprocess, dry_run, len(dates), samples)
+    samples = spread_dates(processable(phases[-1], dates), sample) if phases else []
+    report = BackfillReport(start, end, phases + [ML_PHASE] * with_ml, reprocess, dry_run, len(dates), samples)
     logger.info("%d game dates from %s to %s; phases %s", len(dates), start, end, ", ".join(phases))
     if dry_run:
         report.plans = plan_phases(phases, dates, reprocess)
@@ -75,7 +84,7 @@ def backfill(
     settings.warehouse_block().ensure_tables(ALL_TABLES)
     if settings.write_locks:
         ensure_write_locks()
-    progress = Progress(units=len(phases) * (len(dates) + 1 + (len(samples) + 1 if samples else 0)))
+    progress = Progress(units=len(phases) * (len(dates) + 1 + (len(samples) + 1 if samples else 0)) + with_ml)
     if executor == "deployments":
         target = target or runtime.deployment.name or "local"
         deployments = {phase: f"{RANGE_FLOWS[phase].name}/{target}" for phase in phases}
@@ -109,6 +118,14 @@ def backfill(
                     raise BackfillFailed(report)
         if any(r.failed for r in report.results):
             raise BackfillFailed(report)
+        if with_ml:
+            state = ml(start, end, test_from, return_state=True)
+            outcome = state.result(raise_on_failure=False)
+            report.ml = outcome if isinstance(outcome, MLResult) else None
+            if report.ml is None:  # the gate refused the model, or too few rows to train
+                report.stopped_by = f"stopped at ml: {state.message}"
+                logger.error(report.stopped_by)
+                raise BackfillFailed(report)
         progress.finish()
         return report
     finally:
@@ -120,11 +137,12 @@ def backfill(
 
 
 def _checked(phases: list[str], reprocess: str, sample: int) -> list[str]:
+    known = [*PHASE_NAMES, ML_PHASE]
     if not phases:
-        raise ValueError(f"no phases given; known: {list(PHASE_NAMES)}")
-    unknown = [p for p in phases if p not in PHASE_NAMES]
+        raise ValueError(f"no phases given; known: {known}")
+    unknown = [p for p in phases if p not in known]
     if unknown:
-        raise ValueError(f"unknown phases {unknown}; known: {list(PHASE_NAMES)}")
+        raise ValueError(f"unknown phases {unknown}; known: {known}")
     if reprocess not in ("none", "failed", "all"):
         raise ValueError(f"reprocess must be none, failed or all, not {reprocess!r}")
     if sample < 0:

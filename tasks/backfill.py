@@ -305,6 +305,7 @@ class BackfillReport:
     plans: list[PhasePlan] = field(default_factory=list)
     grid: dict[date, dict[str, DateStatus]] = field(default_factory=dict)
     stopped_by: str | None = None
+    ml: Any = None  # the ml phase's MLResult: the registered model, its metrics and grades
 
     @property
     def failed_dates(self) -> dict[str, list[date]]:
@@ -360,10 +361,16 @@ class BackfillReport:
             if warnings:
                 lines += ["", "Checks that did not pass:", ""]
                 lines += [f"- {p}: {c.severity} {c.table} {c.name} [{c.scope}]: {c.message}" for p, c in warnings]
+        if self.dry_run and "ml" in self.phases:
+            lines += ["", "ml: would train on the range's feature store once the phases above pass, "
+                      "then predict and grade its test dates"]  # fmt: skip
+        if self.ml is not None:
+            lines += ["", "## ml", "", "```", self.ml.to_text(), "```"]
         return "\n".join(lines)
 
     def to_text(self) -> str:
-        return self.to_markdown().replace("# ", "", 1)
+        lines = self.to_markdown().replace("# ", "", 1).splitlines()
+        return "\n".join(line for line in lines if line != "```")
 
     def grid_rows(self) -> list[dict[str, str]]:
         return [{"game_date": str(d), **row} for d, row in sorted(self.grid.items())]

@@ -58,6 +58,9 @@ class DailyReport:
                 text += f"; {r.phase} {d}: {message}"
         return (text + (f"; {self.stopped_by}" if self.stopped_by else ""))[:2000]
 
+    def to_text(self) -> str:
+        return "\n".join([self.headline(), *(f"  {note}" for note in self.notes)])
+
     def to_markdown(self, games: pd.DataFrame, scorers: pd.DataFrame) -> str:
         lines = [f"# {self.headline()}", ""]
         lines += [f"- {note}" for note in self.notes]

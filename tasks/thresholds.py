@@ -1,5 +1,6 @@
-"""Validation thresholds: `config/thresholds.yaml`, one section per table, parsed by a real
-YAML parser into typed models. Settings override any value (`HOOPFLOW_THRESHOLDS__<table>__<key>`).
+"""Validation thresholds: `config/thresholds.yaml`, one section per table (and the ML gate's,
+`models`), parsed by a real YAML parser into typed models. Settings override any value
+(`HOOPFLOW_THRESHOLDS__<table>__<key>`).
 Everything is checked when loaded: an unknown table, key, column or identity is an error
 (the system this replaces read its YAML with a parser that ignored sections)."""
 
@@ -85,6 +86,31 @@ class TableThresholds(_Strict):
     severity: dict[str, Severity] = Field(default_factory=dict)
 
 
+# The ML gate's scorer tiers (tasks/ml.py TIERS): the player's season average before the date.
+Tier = Literal["25_plus", "15_to_24", "5_to_14", "under_5"]
+
+
+class ModelGate(_Strict):
+    """The gate in front of `nba_predictions.models` (section `models`): a trained model is
+    registered only when, on its test dates, it beats the best baseline and no scorer tier
+    is systematically off."""
+
+    # Test MAE must be at most the best baseline's MAE minus this (points).
+    min_mae_margin: float = Field(ge=0)
+    # Tier → largest allowed |mean(predicted − actual)| on the test rows (points).
+    max_tier_bias: dict[Tier, float] = Field(default_factory=dict)
+    # A tier with fewer test rows is reported but its bias is not judged (too noisy).
+    min_tier_rows: int = Field(default=100, ge=1)
+    # Fewer rows than these (after the quality rule): refused, too few to learn from or judge by.
+    min_train_rows: int = Field(default=1000, ge=1)
+    min_test_rows: int = Field(default=500, ge=1)
+
+
+# Sections that configure a gate rather than a table's checks, keyed by the table the gate
+# protects; each has its own model.
+GATE_SECTIONS: dict[str, type[_Strict]] = {"models": ModelGate}
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in override.items():
@@ -108,29 +134,15 @@ def load_thresholds(
 ) -> dict[str, TableThresholds]:
     """Parse `path`, apply `overrides`, and check every name against the tables
     (`columns`: table → its columns; `identities`: table → identity names)."""
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ThresholdsError(f"{path}: thresholds file not found") from None
-    except yaml.YAMLError as exc:
-        raise ThresholdsError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, Mapping):
-        raise ThresholdsError(f"{path}: expected one section per table, got {type(raw).__name__}")
-    merged = deep_merge(raw, overrides)
-    where = f"{path} (with settings overrides)" if overrides else str(path)
+    merged, where = _read(path, overrides)
     out: dict[str, TableThresholds] = {}
     for table, section in merged.items():
+        if table in GATE_SECTIONS:
+            _parse_section(GATE_SECTIONS[table], table, section, where)  # checked here too
+            continue
         if table not in columns:
             raise ThresholdsError(f"{where}: unknown table section {table!r}; known: {sorted(columns)}")
-        try:
-            t = TableThresholds.model_validate(section or {})
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{table}.{'.'.join(map(str, e['loc']))}: "
-                + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
-                for e in exc.errors()
-            )
-            raise ThresholdsError(f"{where}: {problems}") from None
+        t = _parse_section(TableThresholds, table, section, where)
         named = {
             "null_rates": set(t.null_rates),
             "ranges": set(t.ranges),
@@ -151,3 +163,38 @@ def load_thresholds(
             raise ThresholdsError(f"{where}: {table}.severity: unknown checks {unknown}")
         out[table] = t
     return out
+
+
+def _read(path: Path, overrides: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The file's sections with the overrides merged in, and how to name it in errors."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ThresholdsError(f"{path}: thresholds file not found") from None
+    except yaml.YAMLError as exc:
+        raise ThresholdsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise ThresholdsError(f"{path}: expected one section per table, got {type(raw).__name__}")
+    where = f"{path} (with settings overrides)" if overrides else str(path)
+    return deep_merge(raw, overrides), where
+
+
+def _parse_section(model: type[_Strict], table: str, section: Any, where: str) -> Any:
+    try:
+        return model.model_validate(section or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{table}.{'.'.join(map(str, e['loc']))}: "
+            + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+            for e in exc.errors()
+        )
+        raise ThresholdsError(f"{where}: {problems}") from None
+
+
+def load_gate(path: Path, overrides: Mapping[str, Any], section: str = "models") -> Any:
+    """One gate section of `path` with the settings overrides applied (the file must have it:
+    a gate without limits would let anything through)."""
+    merged, where = _read(path, overrides)
+    if section not in merged:
+        raise ThresholdsError(f"{where}: no {section!r} section (the gate needs its limits)")
+    return _parse_section(GATE_SECTIONS[section], section, merged[section], where)

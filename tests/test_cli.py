@@ -65,6 +65,23 @@ def test_unknown_phase_is_a_usage_error(capsys):
     assert "unknown phases ['gold']" in capsys.readouterr().err
 
 
+def test_chunk_days_below_one_is_a_usage_error(capsys):
+    assert cli.main(["backfill", "--executor", "deployments", "--chunk-days", "0"]) == 2
+    assert "--chunk-days must be ≥ 1" in capsys.readouterr().err
+
+
+def test_daily_on_a_day_without_games_exits_0_with_the_note(prefect_api, capsys):
+    assert cli.main(["daily", "--date", "2023-11-23"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "daily 2023-11-23: no games", "  No games on 2023-11-23: nothing to ingest."
+    ]
+
+
+def test_daily_exits_1_naming_the_missing_history(prefect_api, capsys):
+    assert cli.main(["daily", "--date", "2023-10-25"]) == 1  # 2023-10-24 was never loaded
+    assert "needs nba_raw for every earlier game date" in capsys.readouterr().err
+
+
 def test_setup_is_idempotent_and_creates_the_rate_limit(prefect_api, hoopflow_home, capsys):
     from prefect.client.orchestration import get_client
 

@@ -38,7 +38,7 @@ def test_every_flow_is_deployed_to_both_targets_named_for_them():
     for d in DEPLOYMENTS:
         by_flow.setdefault(d["entrypoint"], {})[d["name"]] = d
     assert set(by_flow) == {
-        "flows/daily.py:daily", "flows/backfill.py:backfill", "flows/validate.py:validate",
+        "flows/daily.py:daily", "flows/backfill.py:backfill", "flows/validate.py:validate", "flows/ml.py:ml",
         "flows/fanout.py:raw_range", "flows/fanout.py:analytics_range", "flows/fanout.py:precompute_range",
     }  # fmt: skip
     for targets in by_flow.values():

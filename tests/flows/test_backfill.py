@@ -5,6 +5,7 @@ the artifacts it leaves. Expected counts come from pandas over the bundled CSVs.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from prefect.settings import PREFECT_API_URL
 
 from flows.backfill import backfill
 from hoopflow.settings import REPO_ROOT, get_settings, reset_settings
-from tests.conftest import copy_season, use_source
+from tests.conftest import ML_END, ML_START, copy_season, use_source
 
 pytestmark = pytest.mark.e2e
 
@@ -252,3 +253,38 @@ def test_unknown_phase_or_mode_is_refused(prefect_api, hoopflow_home):
     assert state.is_failed()
     state = backfill(START, END, [], return_state=True)
     assert state.is_failed() and "no phases given" in state.message
+
+
+# ---------------------------------------------------------------- the ml phase
+
+
+def test_the_ml_phase_trains_predicts_and_grades_after_the_other_phases(prefect_api, ml_home, hoopflow_home):
+    hoopflow_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ml_home / "warehouse.duckdb", hoopflow_home / "warehouse.duckdb")
+    state = backfill(ML_START, ML_END, ["raw", "analytics", "precompute", "ml"], return_state=True)
+    assert state.is_completed(), state.message
+    report = state.result()
+    assert all(not r.ran for r in report.results)  # the data phases were current: only ml ran
+    ml = report.ml
+    assert ml.metrics["model"].mae < min(ml.metrics["last_10"].mae, ml.metrics["season"].mae)
+    wh = get_settings().warehouse_block()
+    assert wh.query("SELECT model_version FROM nba_predictions.models").model_version.tolist() == [ml.model_version]
+    graded = wh.query("SELECT DISTINCT game_date FROM nba_predictions.grading").game_date
+    assert sorted(pd.to_datetime(graded).dt.date) == list(ml.dates_graded) == list(ml.training.split.test)
+    assert "## ml" in report.to_markdown() and "last-10" in report.to_text()
+
+    # Run again: the same data and code make the same model, which is not registered twice.
+    again = backfill(ML_START, ML_END, ["precompute", "ml"], return_state=True)
+    assert again.is_completed() and again.result().ml.model_version == ml.model_version
+    assert len(wh.query("SELECT model_version FROM nba_predictions.models")) == 1
+
+
+def test_a_refused_model_stops_the_backfill_at_ml(prefect_api, ml_home, hoopflow_home, monkeypatch):
+    hoopflow_home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ml_home / "warehouse.duckdb", hoopflow_home / "warehouse.duckdb")
+    monkeypatch.setenv("HOOPFLOW_THRESHOLDS__MODELS__MIN_MAE_MARGIN", "3")  # no model beats that
+    reset_settings()
+    state = backfill(ML_START, ML_END, ["precompute", "ml"], return_state=True)
+    assert state.is_failed()
+    assert "stopped at ml" in state.message and "REFUSED" in state.message
+    assert get_settings().warehouse_block().query("SELECT count(*) AS n FROM nba_predictions.models").n[0] == 0

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from hoopflow.settings import REPO_ROOT, reset_settings
-from tasks.thresholds import ThresholdsError
+from tasks.ml import model_gate
+from tasks.thresholds import GATE_SECTIONS, ThresholdsError
 from tasks.validate import all_thresholds
 
 SHIPPED = REPO_ROOT / "config" / "thresholds.yaml"
@@ -30,7 +31,7 @@ def _use(monkeypatch, tmp_path: Path, text: str) -> None:
 
 
 def test_every_section_of_the_shipped_file_is_read_into_its_own_table():
-    raw = yaml.safe_load(SHIPPED.read_text())
+    raw = {k: v for k, v in yaml.safe_load(SHIPPED.read_text()).items() if k not in GATE_SECTIONS}
     loaded = all_thresholds()
     assert set(raw) <= set(loaded)
     for table, section in raw.items():
@@ -104,3 +105,49 @@ def test_a_table_without_a_section_gets_the_defaults(monkeypatch, tmp_path):
     loaded = all_thresholds()
     assert loaded["player_game_context"].coverage_min == 1.0
     assert loaded["player_game_context"].ranges == {}
+
+
+# ---------------------------------------------------------------- the ML gate (section `models`)
+
+
+def test_the_models_section_is_read_into_the_ml_gate():
+    raw = yaml.safe_load(SHIPPED.read_text())["models"]
+    gate = model_gate()
+    assert gate.model_dump(exclude_unset=True) == raw
+    assert gate.min_mae_margin == 0.03 and gate.max_tier_bias["under_5"] == 1.5
+    all_thresholds()  # the validation's reader accepts the section
+
+
+def test_an_unknown_gate_key_or_tier_is_an_error(monkeypatch, tmp_path):
+    _use(monkeypatch, tmp_path, "models:\n  min_mae_margn: 0.1\n")
+    for read in (model_gate, all_thresholds):  # the validation's reader checks it too
+        with pytest.raises(ThresholdsError, match=r"models.min_mae_margn: unknown key"):
+            read()
+    _use(monkeypatch, tmp_path, "models:\n  min_mae_margin: 0.1\n  max_tier_bias: {30_plus: 1}\n")
+    with pytest.raises(ThresholdsError, match=r"models.max_tier_bias.30_plus"):
+        model_gate()
+    _use(monkeypatch, tmp_path, "models:\n  min_mae_margin: -0.1\n")
+    with pytest.raises(ThresholdsError, match="models.min_mae_margin: Input should be greater than or equal to 0"):
+        model_gate()
+
+
+def test_a_file_without_the_gate_refuses_to_judge(monkeypatch, tmp_path):
+    _use(monkeypatch, tmp_path, "schedule:\n  max_gap_days: 8\n")
+    with pytest.raises(ThresholdsError, match="no 'models' section"):
+        model_gate()
+    _use(monkeypatch, tmp_path, "models:\n  max_tier_bias: {under_5: 1}\n")
+    with pytest.raises(ThresholdsError, match="models.min_mae_margin: Field required"):
+        model_gate()
+
+
+def test_settings_override_the_gate(monkeypatch):
+    monkeypatch.setenv("HOOPFLOW_THRESHOLDS__MODELS__MIN_MAE_MARGIN", "0.5")
+    monkeypatch.setenv("HOOPFLOW_THRESHOLDS__MODELS__MAX_TIER_BIAS__UNDER_5", "0.2")
+    reset_settings()
+    gate = model_gate()
+    assert gate.min_mae_margin == 0.5 and gate.max_tier_bias["under_5"] == 0.2
+    assert gate.max_tier_bias["25_plus"] == 2.5  # the rest of the section stays
+    monkeypatch.setenv("HOOPFLOW_THRESHOLDS__MODELS__MIN_MAE_MARGINS", "0.5")
+    reset_settings()
+    with pytest.raises(ThresholdsError, match="min_mae_margins: unknown key"):
+        model_gate()
