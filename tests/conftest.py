@@ -55,24 +55,28 @@ def season_csv() -> dict[str, pd.DataFrame]:
 BUILT_START, BUILT_END = date(2023, 10, 24), date(2023, 11, 20)
 
 
-@pytest.fixture(scope="session")
-def built_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A home whose warehouse holds raw, analytics and precompute (from 2023-11-08, after the
-    bootstrap days) for the season's first four weeks, built
-    once per session by the task functions without Prefect (tasks/direct.py). Tests copy
-    its warehouse file instead of changing it."""
+def _build_home(tmp_path_factory: pytest.TempPathFactory, name: str, start: date, end: date) -> Path:
+    """A home whose warehouse holds raw, analytics and precompute for [start, end], built by
+    the task functions without Prefect (tasks/direct.py)."""
     from hoopflow.settings import get_settings
     from tasks.direct import run_directly
 
-    home = tmp_path_factory.mktemp("built") / "home"
+    home = tmp_path_factory.mktemp(name) / "home"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOOPFLOW_HOME", str(home))
         reset_settings()
         settings = get_settings()
-        run_directly(["raw", "analytics", "precompute"], settings.source_block().game_dates(BUILT_START, BUILT_END))
+        run_directly(["raw", "analytics", "precompute"], settings.source_block().game_dates(start, end))
         settings.warehouse_block().query("CHECKPOINT")  # everything in the file: tests copy it
     reset_settings()
-    yield home
+    return home
+
+
+@pytest.fixture(scope="session")
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The season's first four weeks (precompute from 2023-11-08, after the bootstrap days),
+    built once per session. Tests copy its warehouse file instead of changing it."""
+    yield _build_home(tmp_path_factory, "built", BUILT_START, BUILT_END)
 
 
 @pytest.fixture
@@ -96,18 +100,7 @@ def ml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     Trained on shorter ranges it does not honestly beat the players' own averages (2023-24:
     through 2024-01-31, by 0.013 points of MAE, under the gate's 0.03 margin); through
     2024-02-15 it does, by 0.071 on its last fifth of dates (2024-01-28 → 02-15, ~3,000 rows)."""
-    from hoopflow.settings import get_settings
-    from tasks.direct import run_directly
-
-    home = tmp_path_factory.mktemp("ml") / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOOPFLOW_HOME", str(home))
-        reset_settings()
-        settings = get_settings()
-        run_directly(["raw", "analytics", "precompute"], settings.source_block().game_dates(ML_START, ML_END))
-        settings.warehouse_block().query("CHECKPOINT")  # everything in the file: tests copy it
-    reset_settings()
-    yield home
+    yield _build_home(tmp_path_factory, "ml", ML_START, ML_END)
 
 
 def copy_season(tmp_path: Path, dates: list[str]) -> Path:
