@@ -262,16 +262,18 @@ class DeploymentRunner(PhaseRunner):
         return result
 
     def _await(self, children: Mapping[Any, list[date]]):
-        """Yield each child flow run once it reaches a final state."""
+        """Yield each child flow run once it reaches a final state (one API call per poll)."""
         from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
         waiting = set(children)
         with get_client(sync_client=True) as client:
             while waiting:
-                for run_id in sorted(waiting):
-                    run = client.read_flow_run(run_id)
+                batch = sorted(waiting)[:200]  # the API's page size
+                runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=batch)), limit=200)
+                for run in runs:
                     if run.state and run.state.is_final():
-                        waiting.discard(run_id)
+                        waiting.discard(run.id)
                         yield run
                 if waiting:
                     time.sleep(self.POLL_SECONDS)

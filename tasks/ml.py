@@ -557,18 +557,23 @@ class RegisteredModel:
     test_end: date
 
 
-def latest_model(feature_version: str = FEATURE_VERSION) -> RegisteredModel:
-    """The newest registered model of the feature version (the one predict uses)."""
+def _latest_row(feature_version: str) -> pd.Series | None:
+    """The newest `nba_predictions.models` row of the feature version, or None."""
     found = get_settings().warehouse_block().query(
-        f"SELECT model_version, feature_version, model_path, test_start, test_end FROM {MODELS.id} "
-        "WHERE feature_version = @version ORDER BY registered_at DESC, model_version DESC LIMIT 1",
+        f"SELECT * FROM {MODELS.id} WHERE feature_version = @version "
+        "ORDER BY registered_at DESC, model_version DESC LIMIT 1",
         {"version": feature_version},
     )  # fmt: skip
-    if found.empty:
+    return None if found.empty else found.iloc[0]
+
+
+def latest_model(feature_version: str = FEATURE_VERSION) -> RegisteredModel:
+    """The newest registered model of the feature version (the one predict uses)."""
+    row = _latest_row(feature_version)
+    if row is None:
         raise NoRegisteredModel(
             f"no registered model for feature version {feature_version}: run `hoopflow train` first"
         )
-    row = found.iloc[0]
     return RegisteredModel(str(row.model_version), str(row.feature_version), str(row.model_path),
                            pd.Timestamp(row.test_start).date(), pd.Timestamp(row.test_end).date())  # fmt: skip
 
@@ -644,13 +649,8 @@ def register_model(trained: Trained) -> TrainingReport:
     r = trained.report
     folder = f"models/{r.feature_version}/{version}"
     settings = get_settings()
-    latest = settings.warehouse_block().query(
-        f"SELECT model_version, model_uri, plot_uri, registered_at, train_start, test_end FROM {MODELS.id} "
-        "WHERE feature_version = @version ORDER BY registered_at DESC, model_version DESC LIMIT 1",
-        {"version": r.feature_version},
-    )  # fmt: skip
-    if len(latest):
-        row = latest.iloc[0]
+    row = _latest_row(r.feature_version)
+    if row is not None:
         same_range = (pd.Timestamp(row.train_start).date(), pd.Timestamp(row.test_end).date()) == (
             r.split.train[0], r.split.test[-1])  # fmt: skip
         if str(row.model_version).endswith(f"-{digest}") and same_range:
