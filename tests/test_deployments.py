@@ -1,12 +1,15 @@
 """prefect.yaml end to end, as a user runs it: a real `prefect server` (temporary
-PREFECT_HOME, free port), `hoopflow setup`, `prefect deploy --name '*/local'` from the
-repository's own prefect.yaml, a real process worker, and `prefect deployment run --watch`.
-The warehouse is then checked against pandas over the source CSVs."""
+PREFECT_HOME, free port) with all its services on, scheduler included, `hoopflow setup`,
+`prefect deploy --name '*/local'` from the repository's own prefect.yaml, a real process
+worker, and `prefect deployment run --watch`. The warehouse is then checked against pandas
+over the source CSVs; the cron schedule is checked by letting the server's scheduler create
+its runs; the server's log is checked for errors of its services."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,8 +18,9 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time as clock, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
@@ -45,6 +49,7 @@ class Server:
     home: Path
     source: Path
     worker_log: Path
+    server_log: Path
 
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return subprocess.run(args, env=self.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
@@ -64,10 +69,28 @@ class Server:
         args = [str(BIN / "prefect"), "deployment", "run", name, "--params", json.dumps(params),
                 "--watch", "--watch-interval", "2"]  # fmt: skip
         done = self.cli(*args, timeout=900)
-        runs = [r for r in self.flow_runs(name.split("/")[0]) if r["parent_task_run_id"] is None]
-        run = runs[-1]
+        found = re.search(r"UUID: ([0-9a-f-]{36})", done.stdout)
+        assert found, done.stdout + done.stderr
+        run = self.api(f"/flow_runs/{found.group(1)}")
         assert run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED"), (done.stdout, done.stderr)
         return run
+
+    def wait_for_run(self, run_id: str, timeout: float = 600) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.api(f"/flow_runs/{run_id}")
+            if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                return run
+            assert time.monotonic() < deadline, f"flow run {run_id} still {run['state']['name']}"
+            time.sleep(2)
+
+    def api_patch(self, path: str, body: dict) -> None:
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=json.dumps(body).encode(), method="PATCH",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30):
+            pass
 
     def table(self, sql: str) -> pd.DataFrame:
         # Read-only and closed at once: the worker's flow runs write this file.
@@ -92,10 +115,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HOOPFLOW_"))}
+    # Every server service runs with its defaults (scheduler, late runs, cancellation cleanup,
+    # repossessor, event persister, triggers, ...): the scheduler creates the nightly runs for
+    # the coming days at 10:00 America/New_York, which no worker picks up during the test.
     env.update(
         PREFECT_HOME=str(root / "prefect"), PREFECT_API_URL=url, PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        # The nightly schedule is checked as declared; its runs are not wanted in a test.
-        PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
         PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_LOGGING_LEVEL="INFO",
         HOOPFLOW_HOME=str(root / "home"), HOOPFLOW_SOURCE_DIR=str(season.parent),
     )  # fmt: skip
@@ -113,7 +137,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 if time.monotonic() > deadline or api.poll() is not None:
                     raise RuntimeError(f"prefect server did not start: {(root / 'server.log').read_text()[-3000:]}")
                 time.sleep(1)
-        srv = Server(url, env, root / "home", season.parent, root / "worker.log")
+        srv = Server(url, env, root / "home", season.parent, root / "worker.log", root / "server.log")
         setup = srv.cli(str(BIN / "hoopflow"), "setup")
         assert setup.returncode == 0, setup.stderr
         deploy = srv.cli(str(BIN / "prefect"), "deploy", "--name", "*/local", "--no-prompt")
@@ -214,3 +238,88 @@ def test_a_failed_fanout_chunk_fails_the_backfill_naming_it(server, season_csv):
     # The other chunks' dates are loaded, and the failed chunk's good date too.
     loaded = set(server.table("SELECT DISTINCT strftime(game_date, '%Y-%m-%d') AS d FROM nba_raw.shots").d)
     assert set(FANOUT_DATES) - {BROKEN_DATE} <= loaded and BROKEN_DATE not in loaded
+
+
+def _next_nightly_runs(after: datetime, n: int) -> list[datetime]:
+    """The cron `0 10 * * *` in America/New_York, computed by hand: the next n times after `after`."""
+    eastern = ZoneInfo("America/New_York")
+    day = after.astimezone(eastern).date()
+    out: list[datetime] = []
+    while len(out) < n:
+        at = datetime.combine(day, clock(10), tzinfo=eastern)
+        if at > after:
+            out.append(at.astimezone(timezone.utc))
+        day += timedelta(days=1)
+    return out
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_the_scheduler_creates_the_nightly_runs_and_a_worker_runs_one(server):
+    """The server's own scheduler turns daily/local's cron into scheduled runs (none are
+    created by hand), and the worker takes one of them to Completed."""
+    deployment = next(
+        d for d in server.api("/deployments/filter", {"deployments": {"name": {"any_": ["local"]}}})
+        if d["entrypoint"].endswith(":daily")
+    )
+    query = {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}, "state": {"type": {"any_": ["SCHEDULED"]}}},
+             "sort": "EXPECTED_START_TIME_ASC"}  # fmt: skip
+    deadline = time.monotonic() + 180  # the scheduler visits new deployments every 5 s, all every 60 s
+    while len(scheduled := [r for r in server.api("/flow_runs/filter", query) if r["auto_scheduled"]]) < 3:
+        assert time.monotonic() < deadline, "the scheduler created no runs from the daily cron:\n" + _service_errors(server)
+        time.sleep(2)
+    times = [_when(r["expected_start_time"]) for r in scheduled]
+    created = _when(scheduled[0]["created"])
+    assert times[:3] == _next_nightly_runs(created - timedelta(seconds=1), 3)
+
+    # Take the first nightly run now, for a date with games (yesterday has none in this source).
+    run = scheduled[0]
+    game_date = BACKFILL_DATES[0]
+    server.api_patch(f"/flow_runs/{run['id']}", {"parameters": {"game_date": game_date}})
+    now = datetime.now(timezone.utc).isoformat()
+    server.api(f"/flow_runs/{run['id']}/set_state",
+               {"state": {"type": "SCHEDULED", "state_details": {"scheduled_time": now}}, "force": True})  # fmt: skip
+    done = server.wait_for_run(run["id"])
+    assert done["state"]["type"] == "COMPLETED", (done["state"]["message"], server.worker_log.read_text()[-3000:])
+    assert done["name"] == f"daily-{game_date}"  # named once it starts, like every daily run
+    loaded = server.table(f"SELECT count(*) AS n FROM nba_raw.player_boxscores WHERE game_date = DATE '{game_date}'")
+    assert loaded.n[0] > 0
+
+
+# Errors a server may log that are no fault of its services or of our pins, each with why.
+HARMLESS = (
+    # SQLite takes one writer at a time: while flow runs write their states, the worker
+    # channel may fail to persist one worker heartbeat ("database is locked"); the next one,
+    # 30 s later, goes through (the test checks the worker is still ONLINE at the end).
+    re.compile(r"Worker channel heartbeat persistence failed"),
+)
+_RECORD = re.compile(r"^\d\d:\d\d:\d\d\.\d+ \| (\w+)\s*\| ")
+
+
+def _service_errors(server: Server) -> str:
+    """The server log's ERROR and CRITICAL records (with their tracebacks) and any bare
+    traceback, less the allow-listed ones."""
+    records: list[list[str]] = []
+    for line in server.server_log.read_text(errors="replace").splitlines():
+        if _RECORD.match(line) or not records:
+            records.append([line])
+        else:
+            records[-1].append(line)
+    bad = []
+    for record in records:
+        head = _RECORD.match(record[0])
+        failing = head.group(1) in ("ERROR", "CRITICAL") if head else any("Traceback" in x for x in record)
+        if failing and not any(h.search(record[0]) for h in HARMLESS):
+            bad.append("\n".join([record[0], *[x for x in record[1:] if "Error" in x or "Exception" in x][-3:]]))
+    return "\n".join(bad[:20])
+
+
+def test_the_server_services_log_no_errors(server):
+    """Run last in the module: every service (scheduler, late runs, cancellation cleanup, the
+    lease repossessor, event persister, triggers) has looped many times with these pins."""
+    time.sleep(20)  # one more loop of the slowest services after the last flow run
+    assert _service_errors(server) == ""
+    workers = server.api("/work_pools/hoopflow-local/workers/filter", {})
+    assert [w["status"] for w in workers] == ["ONLINE"]
