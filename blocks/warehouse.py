@@ -57,6 +57,11 @@ class TableSpec:
     def id(self) -> str:
         return f"{self.dataset}.{self.name}"
 
+    def code_identity(self) -> str:
+        """What a formula that reads or writes this table depends on (its code version):
+        the name and typed columns, not the description."""
+        return f"{self.id}{self.columns}{self.key}{self.partition_by}"
+
     @property
     def column_names(self) -> list[str]:
         return [c for c, _ in self.columns]
@@ -125,10 +130,15 @@ class Warehouse(Block):
 
     @abstractmethod
     def replace_partitions(
-        self, game_date: date, frames: Mapping[TableSpec, pd.DataFrame]
+        self,
+        game_date: date,
+        frames: Mapping[TableSpec, pd.DataFrame],
+        log: tuple[TableSpec, pd.DataFrame] | None = None,
     ) -> dict[str, int]:
         """Replace the `game_date` partition of each table with its frame, atomically per
         table (DuckDB: all tables in one transaction). An empty frame empties the partition.
+        `log` rows (the run ledger's entry for the partition) are appended with it (DuckDB: in
+        the same transaction; BigQuery: right after the partition's load job).
         Returns rows written per table id."""
 
     @abstractmethod
@@ -139,8 +149,11 @@ class Warehouse(Block):
         """Let go of what this process holds on the warehouse (DuckDB: the file, so that
         another process can write it). The next operation takes it again."""
 
-    def replace_partition(self, spec: TableSpec, game_date: date, df: pd.DataFrame) -> int:
-        return self.replace_partitions(game_date, {spec: df})[spec.id]
+    def replace_partition(
+        self, spec: TableSpec, game_date: date, df: pd.DataFrame,
+        log: tuple[TableSpec, pd.DataFrame] | None = None,
+    ) -> int:
+        return self.replace_partitions(game_date, {spec: df}, log)[spec.id]
 
     def render(self, sql: str) -> str:
         """Qualify `dataset.table` references for this warehouse."""

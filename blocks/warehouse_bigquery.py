@@ -116,7 +116,10 @@ class BigQueryWarehouse(Warehouse):
         return df
 
     def replace_partitions(
-        self, game_date: date, frames: Mapping[TableSpec, pd.DataFrame]
+        self,
+        game_date: date,
+        frames: Mapping[TableSpec, pd.DataFrame],
+        log: tuple[TableSpec, pd.DataFrame] | None = None,
     ) -> dict[str, int]:
         # Every frame is checked before the first table is touched.
         conformed = {
@@ -135,6 +138,8 @@ class BigQueryWarehouse(Warehouse):
                     job_config=self._job_config({"game_date": game_date}),
                 ).result()
             written[spec.id] = len(df)
+        if log is not None:  # no transaction spans load jobs: the entry follows its partition
+            self.append(*log)
         return written
 
     def append(self, spec: TableSpec, df: pd.DataFrame) -> int:

@@ -125,9 +125,13 @@ class DuckDBWarehouse(Warehouse):
             return con.execute(sql, dict(params or {})).df()
 
     def replace_partitions(
-        self, game_date: date, frames: Mapping[TableSpec, pd.DataFrame]
+        self,
+        game_date: date,
+        frames: Mapping[TableSpec, pd.DataFrame],
+        log: tuple[TableSpec, pd.DataFrame] | None = None,
     ) -> dict[str, int]:
         conformed = {spec: self._check_partition(spec, game_date, df) for spec, df in frames.items()}
+        logged = (log[0], log[0].conform(log[1])) if log else None
         written: dict[str, int] = {}
         with self._connect() as con:
             con.execute("BEGIN TRANSACTION")
@@ -140,6 +144,11 @@ class DuckDBWarehouse(Warehouse):
                         con.execute(f"INSERT INTO {ref} BY NAME SELECT * FROM incoming")
                         con.unregister("incoming")
                     written[spec.id] = len(df)
+                if logged is not None:
+                    con.register("incoming", logged[1])
+                    con.execute(f"INSERT INTO {self.table_ref(logged[0].dataset, logged[0].name)} BY NAME "
+                                "SELECT * FROM incoming")  # fmt: skip
+                    con.unregister("incoming")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

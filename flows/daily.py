@@ -10,14 +10,18 @@ from datetime import date
 from prefect import flow, get_run_logger, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from flows.backfill import report_of
-from flows.fanout import PHASE_FLOWS
+from blocks.settings import get_settings
+from engine.daily import DailyReport, day_tables, default_game_date
+from engine.locks import ensure_write_locks
+from engine.runner import PhaseRunner, Progress
+from flows.analytics import analytics
+from flows.precompute import precompute
+from flows.raw import raw
 from flows.validate import validate
-from hoopflow.settings import get_settings
-from tasks.backfill import ALL_TABLES, PhaseRunner, Progress
-from tasks.daily import DailyReport, day_tables, default_game_date
-from tasks.locks import ensure_write_locks
-from tasks.phases import processable
+from tasks.phases import ALL_TABLES, PHASES, processable
+from tasks.validate import report_of
+
+PHASE_FLOWS = {"raw": raw, "analytics": analytics, "precompute": precompute}
 
 
 class DailyFailed(RuntimeError):
@@ -50,7 +54,7 @@ def daily(game_date: date | None = None) -> DailyReport:
         if settings.write_locks:
             ensure_write_locks()
         phases = list(PHASE_FLOWS)
-        runner = PhaseRunner(PHASE_FLOWS, "none", Progress(2 * len(phases), key="daily-progress"), logger)
+        runner = PhaseRunner(PHASE_FLOWS, PHASES, "none", Progress(2 * len(phases), key="daily-progress"), logger)
         for phase in phases:
             if not processable(phase, [game_date]):
                 report.notes.append(f"{phase}: {game_date} is inside the season's first days (bootstrap): nothing to write.")

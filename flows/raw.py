@@ -1,26 +1,27 @@
-"""Raw phase, one game date: extract each source table to the landing zone, then load the
-three landing files into `nba_raw` (all checked before any is written)."""
+"""Raw phase over a range of game dates: per date, the schedule, then the box scores and the
+shot chart (both checked against the date's schedule), each landed as received, typed and
+loaded into `nba_raw` (declared in tasks/raw.py)."""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
-from blocks.sources import SOURCE_TABLES
-from hoopflow.settings import get_settings
-from tasks.raw import ensure_raw_tables, extract, load_raw, source_fingerprints
-from tasks.locks import date_write_lock
+from engine.phase_run import range_run_name, run_phase
+from engine.runner import PhaseResult
+from tasks.phases import PHASES
+from tasks.raw import RAW
 
 
-@flow(name="raw", flow_run_name="raw-{game_date}")
-def raw(game_date: date) -> dict[str, int]:
-    """Rows written per raw table for the date ({} when the date has no games)."""
-    if not get_settings().source_block().game_dates(game_date, game_date):
-        get_run_logger().info("No games on %s: nothing to extract", game_date)
-        return {}
-    ensure_raw_tables()
-    with date_write_lock(game_date):
-        fingerprints = source_fingerprints(game_date)
-        landed = {t: extract.submit(t, game_date, fingerprints[t]) for t in SOURCE_TABLES}
-        return load_raw(game_date, {t: f.result() for t, f in landed.items()})
+@flow(name="raw", flow_run_name=range_run_name("raw"))
+def raw(
+    start: date,
+    end: date | None = None,
+    reprocess: Literal["none", "failed", "all"] = "none",
+    dates: list[date] | None = None,
+) -> PhaseResult:
+    """Extract and load the game dates in [start, end] (one date without `end`; only `dates`
+    among them when given) that are not current; fails naming the dates that failed."""
+    return run_phase(RAW, PHASES, start, end or start, reprocess, dates)

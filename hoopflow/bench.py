@@ -4,7 +4,7 @@ Not a test: it measures. Three runs, each in its own process on its own fresh ho
   flows   the gated backfill (Prefect: ephemeral API on a fresh database), then an
           immediate rerun in the same process (everything current: the cache path);
   direct  the same task functions and checks called as plain Python, no Prefect
-          (tasks/direct.py), for the orchestration overhead ratio.
+          (tasks.phases.run_directly), for the orchestration overhead ratio.
 Wall seconds exclude the ephemeral API's start-up (reported apart). Peak RSS is the measured
 process's own (the ephemeral API server runs in a child process
 of its own and is not included).
@@ -55,7 +55,7 @@ def _flows(start: date, end: date) -> dict:
     with get_client(sync_client=True) as client:  # a fresh API database: this run's only
         task_runs = client._client.post("/task_runs/count", json={}).json()
         flow_runs = client._client.post("/flow_runs/count", json={}).json()
-    from hoopflow.settings import get_settings
+    from blocks.settings import get_settings
 
     attempts = get_settings().warehouse_block().query("SELECT count(*) AS n FROM nba_ops.run_ledger").n[0]
     full = [r for r in report.results if r.stage == "full"]
@@ -77,8 +77,8 @@ def _flows(start: date, end: date) -> dict:
 
 
 def _direct(start: date, end: date) -> dict:
-    from hoopflow.settings import get_settings
-    from tasks.direct import run_directly
+    from blocks.settings import get_settings
+    from tasks.phases import run_directly
     from tasks.phases import PHASE_NAMES, PHASE_TABLES
     from tasks.validate import all_thresholds, check_table, validation_scopes
 
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", choices=("flows", "direct"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.start is None or args.end is None:
-        from hoopflow.settings import get_settings
+        from blocks.settings import get_settings
 
         dates = get_settings().source_block().game_dates(date.min, date.max)
         args.start, args.end = args.start or dates[0], args.end or dates[-1]

@@ -24,7 +24,7 @@ import sys
 import time
 from datetime import date
 
-from hoopflow.settings import get_settings
+from blocks.settings import get_settings
 
 
 def _configure_prefect() -> None:
@@ -192,15 +192,16 @@ def validate_command(args: argparse.Namespace) -> int:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    from tasks.backfill import status_grid
-    from tasks.phases import STATUSES
+    from engine.processors import STATUSES
+    from engine.runner import status_grid
+    from tasks.phases import PHASES
 
     start, end = _bounds(args)
     phases = _phases(args.phases)
     if phases is None:
         return 2
     dates = get_settings().source_block().game_dates(start, end)
-    grid = status_grid(phases, dates)
+    grid = status_grid(PHASES, phases, dates)
     print("game_date   " + "".join(f"{p:<12}" for p in phases))
     for d, row in grid.items():
         print(f"{d}  " + "".join(f"{row[p]:<12}" for p in phases))

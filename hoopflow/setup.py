@@ -23,7 +23,7 @@ from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
 from prefect.exceptions import ObjectNotFound
 from prefect.variables import Variable
 
-from hoopflow.settings import REPO_ROOT, Settings
+from blocks.settings import REPO_ROOT, Settings
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ def process_job_template() -> dict[str, Any]:
 
 def setup(settings: Settings) -> list[str]:
     """Create or update what hoopflow needs; return one line per thing done."""
-    from tasks.backfill import ALL_TABLES
-    from tasks.locks import ensure_write_locks
+    from tasks.phases import ALL_TABLES
+    from engine.locks import ensure_write_locks
 
     done = []
     settings.warehouse_block().ensure_tables(ALL_TABLES)

@@ -6,36 +6,19 @@ test can call them on the CSVs without Prefect or a warehouse. Formulas: DESIGN 
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from prefect import task
-
 from blocks.warehouse import TableSpec
-from hoopflow.settings import get_settings
-from tasks.common import PROCESSOR_CACHE, module_code_version
-from tasks.ledger import (
-    RUN_LEDGER,
-    Written,
-    current_dates,
-    latest_runs,
-    latest_versions,
-    partition_version,
-    write_partition,
-)
+from engine.processors import MissingInputError, Phase, ProcessorRun, Processor, Read
+from tasks.raw import seasons_of
 
 PAINT_ZONES = ("Restricted Area", "In The Paint (Non-RA)")
 ZONES = ("paint", "mid_range", "three")
 BOX_TOTALS = ("pts", "fgm", "fga", "fg3m", "fg3a", "ftm", "fta", "oreb", "dreb", "reb", "ast",
               "stl", "blk", "tov", "pf")  # fmt: skip
 ZONE_COLUMNS = tuple(f"{z}_{k}" for z in ZONES for k in ("attempts", "makes"))
-
-
-class MissingInputError(RuntimeError):
-    """An input partition this processor needs is absent: fail, never write zeros."""
 
 
 # ---------------------------------------------------------------- formulas (no Prefect)
@@ -321,152 +304,64 @@ PLAYER_GAME_CONTEXT = TableSpec(
 ANALYTICS_TABLES = (TEAM_OFFENSE, TEAM_DEFENSE, PLAYER_GAME_SUMMARY, PLAYER_GAME_CONTEXT)
 
 
-# ---------------------------------------------------------------- tasks
+# ---------------------------------------------------------------- the phase
 
-_RAW_OF_DATE = "SELECT * FROM {table} WHERE game_date = @game_date"
-
-
-def ensure_analytics_tables() -> None:
-    get_settings().warehouse_block().ensure_tables([*ANALYTICS_TABLES, RUN_LEDGER])
+_OF_DATE = "SELECT * FROM {table} WHERE game_date = @game_date"
 
 
-def _raw_of_date(warehouse, game_date: date) -> dict[str, pd.DataFrame]:
-    frames = {
-        name: warehouse.query(_RAW_OF_DATE.format(table=f"nba_raw.{name}"), {"game_date": game_date})
-        for name in ("schedule", "player_boxscores", "shots")
-    }
-    if frames["schedule"].empty or frames["player_boxscores"].empty:
-        raise MissingInputError(
-            f"nba_raw has no schedule or box score rows for {game_date}: run the raw phase first"
-        )
-    return frames
+def _of_date(run: ProcessorRun, table: str) -> pd.DataFrame:
+    return run.warehouse.query(_OF_DATE.format(table=table), {"game_date": run.game_date})
 
 
-def _write(spec: TableSpec, game_date: date, fingerprint: str, compute) -> Written:
-    return write_partition(spec, game_date, fingerprint, module_code_version(__name__), lambda wh, _: compute(wh))
+def _team_inputs(run: ProcessorRun) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    return (_of_date(run, "nba_raw.player_boxscores"), _of_date(run, "nba_raw.schedule"),
+            _of_date(run, "nba_raw.shots"))  # fmt: skip
 
 
-@task(name="team_offense_game_summary", task_run_name="team-offense-{game_date}", cache_policy=PROCESSOR_CACHE)
-def team_offense(game_date: date, fingerprint: str) -> Written:
-    def compute(wh):
-        raw = _raw_of_date(wh, game_date)
-        return team_offense_game_summary(raw["player_boxscores"], raw["schedule"], raw["shots"])
-
-    return _write(TEAM_OFFENSE, game_date, fingerprint, compute)
+def team_offense(run: ProcessorRun) -> pd.DataFrame:
+    return team_offense_game_summary(*_team_inputs(run))
 
 
-@task(name="team_defense_game_summary", task_run_name="team-defense-{game_date}", cache_policy=PROCESSOR_CACHE)
-def team_defense(game_date: date, fingerprint: str) -> Written:
-    def compute(wh):
-        raw = _raw_of_date(wh, game_date)
-        return team_defense_game_summary(raw["player_boxscores"], raw["schedule"], raw["shots"])
-
-    return _write(TEAM_DEFENSE, game_date, fingerprint, compute)
+def team_defense(run: ProcessorRun) -> pd.DataFrame:
+    return team_defense_game_summary(*_team_inputs(run))
 
 
-@task(name="player_game_summary", task_run_name="player-game-summary-{game_date}", cache_policy=PROCESSOR_CACHE)
-def player_summary(game_date: date, fingerprint: str) -> Written:
-    """Runs after team offense (usage rate needs the team's totals of the same game); its
-    fingerprint includes the team offense partition's version."""
-
-    def compute(wh):
-        raw = _raw_of_date(wh, game_date)
-        team = wh.query(f"SELECT * FROM {TEAM_OFFENSE.id} WHERE game_date = @game_date", {"game_date": game_date})
-        return player_game_summary(raw["player_boxscores"], raw["shots"], team)
-
-    return _write(PLAYER_GAME_SUMMARY, game_date, fingerprint, compute)
-
-
-@task(name="player_game_context", task_run_name="player-game-context-{game_date}", cache_policy=PROCESSOR_CACHE)
-def player_context(game_date: date, season: str, fingerprint: str) -> Written:
-    """The date's players (from player_game_summary) with their earlier games this season
-    (from nba_raw box scores); the fingerprint covers both."""
-
-    def compute(wh):
-        params = {"season": season, "game_date": game_date}
-        earlier = wh.query(
-            "SELECT game_id, game_date, season, player_id, team_id, min AS minutes "
-            "FROM nba_raw.player_boxscores WHERE season = @season AND game_date < @game_date",
-            params,
-        )
-        today = wh.query(
-            f"SELECT game_id, game_date, season, player_id, team_id, minutes "
-            f"FROM {PLAYER_GAME_SUMMARY.id} WHERE game_date = @game_date",
-            {"game_date": game_date},
-        )
-        return player_game_context(pd.concat([earlier, today], ignore_index=True), game_date)
-
-    return _write(PLAYER_GAME_CONTEXT, game_date, fingerprint, compute)
-
-
-# ---------------------------------------------------------------- input fingerprints
-
-
-@dataclass(frozen=True)
-class AnalyticsInputs:
-    season: str
-    fingerprints: dict[str, str]  # processor → input fingerprint
-
-
-def analytics_inputs(game_date: date) -> AnalyticsInputs:
-    """Every analytics processor's input fingerprint for the date, known before any runs:
-    a processor's output version is a function of its fingerprint and code version, so the
-    chain offense → summary → context is computed here, once, for the flow and the planner."""
-    season, raw_version, raw_history = raw_inputs(game_date)
-    code = module_code_version(__name__)
-    summary = f"{raw_version}+{partition_version(TEAM_OFFENSE.name, raw_version, code)}"
-    context = f"{raw_history}+{partition_version(PLAYER_GAME_SUMMARY.name, summary, code)}"
-    return AnalyticsInputs(
-        season,
-        {
-            TEAM_OFFENSE.name: raw_version,
-            TEAM_DEFENSE.name: raw_version,
-            PLAYER_GAME_SUMMARY.name: summary,
-            PLAYER_GAME_CONTEXT.name: context,
-        },
+def player_summary(run: ProcessorRun) -> pd.DataFrame:
+    """Usage rate needs the team's totals of the same game (team offense, written first)."""
+    return player_game_summary(
+        _of_date(run, "nba_raw.player_boxscores"), _of_date(run, "nba_raw.shots"), _of_date(run, TEAM_OFFENSE.id)
     )
 
 
-def analytics_current_dates(dates: list[date]) -> set[date]:
-    """Dates whose analytics would change nothing (see ledger.current_dates)."""
-    if not dates:
-        return set()
-    expected = {}
-    for d in dates:
-        try:
-            expected[d] = analytics_inputs(d).fingerprints
-        except MissingInputError:
-            continue  # not current: running it will say what is missing
-    runs = latest_runs(get_settings().warehouse_block(), min(dates), max(dates))
-    return current_dates(runs, expected, module_code_version(__name__))
-
-
-def raw_inputs(game_date: date) -> tuple[str, str, str]:
-    """(season, raw version of the date, fingerprint of the season's raw dates before it).
-
-    Fails when the date, or an earlier game date of its season, has not been loaded: the
-    context table would silently undercount rest and load otherwise."""
-    settings = get_settings()
-    wh = settings.warehouse_block()
-    versions = latest_versions(wh, "load_raw", date.min, game_date)
-    if game_date not in versions:
-        raise MissingInputError(f"nba_raw is not loaded for {game_date}: run the raw phase first")
-    seasons = wh.query(
-        "SELECT season, min(game_date) AS first_date FROM nba_raw.schedule WHERE season = "
-        "(SELECT max(season) FROM nba_raw.schedule WHERE game_date = @game_date) GROUP BY season",
-        {"game_date": game_date},
+def player_context(run: ProcessorRun) -> pd.DataFrame:
+    """The date's players (player_game_summary) with their earlier games this season (the
+    raw box scores)."""
+    earlier = run.warehouse.query(
+        "SELECT game_id, game_date, season, player_id, team_id, min AS minutes "
+        "FROM nba_raw.player_boxscores WHERE season = @season AND game_date < @game_date",
+        {"season": run.season, "game_date": run.game_date},
     )
-    # The season starts where the source's schedule starts it, not where loading started: a
-    # backfill begun mid-season must not count a player's first loaded game as his first.
-    source = settings.source_block()
-    season, first = seasons.season[0], source.season_start(game_date)
-    expected = source.game_dates(first, game_date - timedelta(days=1))
-    missing = [d for d in expected if d not in versions]
-    if missing:
-        listed = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-        raise MissingInputError(
-            f"player_game_context for {game_date} needs nba_raw for every earlier game date of "
-            f"{season}; {len(missing)} not loaded: {listed}"
-        )
-    history = "|".join(f"{d}:{versions[d]}" for d in expected)
-    return season, versions[game_date], hashlib.sha256(history.encode()).hexdigest()[:24]
+    today = run.warehouse.query(
+        f"SELECT game_id, game_date, season, player_id, team_id, minutes FROM {PLAYER_GAME_SUMMARY.id} "
+        "WHERE game_date = @game_date", {"game_date": run.game_date},
+    )  # fmt: skip
+    return player_game_context(pd.concat([earlier, today], ignore_index=True), run.game_date)
+
+
+_RAW_OF_DATE = (Read("schedule"), Read("player_boxscores"), Read("shots"))
+
+ANALYTICS = Phase(
+    name="analytics",
+    processors=(
+        Processor(TEAM_OFFENSE.name, TEAM_OFFENSE, team_offense, reads=_RAW_OF_DATE),
+        Processor(TEAM_DEFENSE.name, TEAM_DEFENSE, team_defense, reads=_RAW_OF_DATE),
+        Processor(PLAYER_GAME_SUMMARY.name, PLAYER_GAME_SUMMARY, player_summary,
+                  reads=(Read("player_boxscores"), Read("shots"), Read(TEAM_OFFENSE.name)),
+                  after=(TEAM_OFFENSE.name,)),
+        # A season's earlier games: a date's context changes when any earlier date is reloaded.
+        Processor(PLAYER_GAME_CONTEXT.name, PLAYER_GAME_CONTEXT, player_context,
+                  reads=(Read("player_boxscores", "season_before"), Read(PLAYER_GAME_SUMMARY.name)),
+                  after=(PLAYER_GAME_SUMMARY.name,)),
+    ),
+    seasons=seasons_of,
+)  # fmt: skip

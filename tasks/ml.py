@@ -35,13 +35,13 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.inspection import permutation_importance
 
 from blocks.warehouse import TableSpec
-from hoopflow.settings import get_settings
+from blocks.settings import get_settings
 from tasks.analytics import MissingInputError
-from tasks.common import module_code_version
-from tasks.ledger import RUN_LEDGER, write_partition
+from engine.policies import module_code_version
+from engine.ledger import RUN_LEDGER, write_partition
 from tasks.precompute import FEATURE_VERSION, FEATURES, ML_FEATURE_STORE, precompute_processable
 from tasks.raw import RAW_PLAYER_BOXSCORES
-from tasks.thresholds import ModelGate, load_gate
+from engine.thresholds import ModelGate, load_gate
 
 # ---------------------------------------------------------------- the quality rule
 
@@ -734,9 +734,9 @@ def predict_date(game_date: date, model_version: str, model_path: str) -> DateOu
         )
     model = load_model(model_path)
 
-    def compute(wh, entry):
+    def compute(wh, detail):
         rows = prediction_rows(features, model, model_version, datetime.now(timezone.utc))
-        entry["detail"] = {"model_version": model_version, "dropped_by_quality_rule": len(features) - len(rows)}
+        detail.update(model_version=model_version, dropped_by_quality_rule=len(features) - len(rows))
         return rows
 
     written = write_partition(PREDICTIONS, game_date, model_version, module_code_version(__name__), compute)
@@ -758,8 +758,8 @@ def grade_date(game_date: date) -> DateOutcome:
     version = str(predictions.model_version.iloc[0])
     graded = grading_rows(predictions, box, datetime.now(timezone.utc))
 
-    def compute(wh, entry):
-        entry["detail"] = {"model_version": version, "not_in_box_score": len(predictions) - len(graded)}
+    def compute(wh, detail):
+        detail.update(model_version=version, not_in_box_score=len(predictions) - len(graded))
         return graded
 
     written = write_partition(GRADING, game_date, version, module_code_version(__name__), compute)

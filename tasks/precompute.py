@@ -1,5 +1,5 @@
 """Precompute phase: each row describes a player or team *before* the games of its
-`game_date`, from that season's games strictly before it (DESIGN §4).
+`game_date`, from that season's games strictly before it.
 
   team_defense_zone_analysis ∥ player_shot_zone_analysis → player_daily_cache
   → player_composite_factors → ml_feature_store
@@ -12,36 +12,18 @@ Nothing is written for a season's first 14 days (bootstrap)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from prefect import task
 from prefect.logging import get_run_logger
 
 from blocks.warehouse import TableSpec
-from hoopflow.settings import get_settings
-from tasks.analytics import (
-    PLAYER_GAME_CONTEXT,
-    PLAYER_GAME_SUMMARY,
-    TEAM_DEFENSE,
-    TEAM_OFFENSE,
-    ZONES,
-    MissingInputError,
-)
-from tasks.common import PROCESSOR_CACHE, module_code_version
-from tasks.ledger import (
-    RUN_LEDGER,
-    Written,
-    current_dates,
-    latest_runs,
-    partition_version,
-    versions_in,
-    write_partition,
-)
+from engine.processors import Phase, Processor, ProcessorRun, Read
+from tasks.analytics import PLAYER_GAME_CONTEXT, PLAYER_GAME_SUMMARY, TEAM_DEFENSE, TEAM_OFFENSE, ZONES
+from tasks.raw import seasons_of
 
 BOOTSTRAP_DAYS = 14
 FEATURE_VERSION = "v1"
@@ -411,11 +393,7 @@ ML_FEATURE_STORE = TableSpec(
 PRECOMPUTE_TABLES = (TEAM_DEFENSE_ZONES, PLAYER_SHOT_ZONES, PLAYER_DAILY_CACHE, PLAYER_COMPOSITE, ML_FEATURE_STORE)
 
 
-def ensure_precompute_tables() -> None:
-    get_settings().warehouse_block().ensure_tables([*PRECOMPUTE_TABLES, RUN_LEDGER])
-
-
-# ---------------------------------------------------------------- reading the inputs
+# ---------------------------------------------------------------- the phase
 
 
 def _season_rows(wh, spec: TableSpec, season: str, game_date: date, columns: str = "*") -> pd.DataFrame:
@@ -426,184 +404,99 @@ def _season_rows(wh, spec: TableSpec, season: str, game_date: date, columns: str
     )
 
 
-def _today(wh, spec: TableSpec, game_date: date) -> pd.DataFrame:
-    return wh.query(f"SELECT * FROM {spec.id} WHERE game_date = @game_date", {"game_date": game_date})
+def _today(run: ProcessorRun, spec: TableSpec) -> pd.DataFrame:
+    return run.warehouse.query(f"SELECT * FROM {spec.id} WHERE game_date = @game_date", {"game_date": run.game_date})
 
 
-def _players_today(wh, game_date: date) -> pd.DataFrame:
+def _players_today(run: ProcessorRun) -> pd.DataFrame:
     """Who plays on the date: the date's box score (the historical definition)."""
-    return wh.query(
+    return run.warehouse.query(
         f"SELECT game_id, player_id, team_id, opponent_team_id, home, pts FROM {PLAYER_GAME_SUMMARY.id} "
-        "WHERE game_date = @game_date", {"game_date": game_date},
+        "WHERE game_date = @game_date", {"game_date": run.game_date},
     )  # fmt: skip
 
 
-def _teams_today(wh, game_date: date) -> pd.DataFrame:
-    return wh.query(
+def _teams_today(run: ProcessorRun) -> pd.DataFrame:
+    return run.warehouse.query(
         f"SELECT game_id, team_id, opponent_team_id FROM {TEAM_OFFENSE.id} WHERE game_date = @game_date",
-        {"game_date": game_date},
+        {"game_date": run.game_date},
     )
 
 
-def _with_season(df: pd.DataFrame, season: str) -> pd.DataFrame:
-    return df.assign(season=season)
+def team_defense_zones(run: ProcessorRun) -> pd.DataFrame:
+    defense = _season_rows(run.warehouse, TEAM_DEFENSE, run.season, run.game_date)
+    return team_defense_zone_analysis(defense, _teams_today(run), run.game_date).assign(season=run.season)
 
 
-def _write(spec: TableSpec, game_date: date, fingerprint: str, compute) -> Written:
-    return write_partition(spec, game_date, fingerprint, module_code_version(__name__), compute)
+def player_shot_zones(run: ProcessorRun) -> pd.DataFrame:
+    summary = _season_rows(run.warehouse, PLAYER_GAME_SUMMARY, run.season, run.game_date)
+    return player_shot_zone_analysis(summary, _players_today(run), run.game_date).assign(season=run.season)
 
 
-@task(name="team_defense_zone_analysis", task_run_name="team-defense-zones-{game_date}", cache_policy=PROCESSOR_CACHE)
-def team_defense_zones(game_date: date, season: str, fingerprint: str) -> Written:
-    def compute(wh, entry):
-        defense = _season_rows(wh, TEAM_DEFENSE, season, game_date)
-        return _with_season(team_defense_zone_analysis(defense, _teams_today(wh, game_date), game_date), season)
-
-    return _write(TEAM_DEFENSE_ZONES, game_date, fingerprint, compute)
+def daily_cache(run: ProcessorRun) -> pd.DataFrame:
+    summary = _season_rows(run.warehouse, PLAYER_GAME_SUMMARY, run.season, run.game_date)
+    offense = _season_rows(run.warehouse, TEAM_OFFENSE, run.season, run.game_date)
+    return player_daily_cache(summary, offense, _players_today(run), run.game_date).assign(season=run.season)
 
 
-@task(name="player_shot_zone_analysis", task_run_name="player-shot-zones-{game_date}", cache_policy=PROCESSOR_CACHE)
-def player_shot_zones(game_date: date, season: str, fingerprint: str) -> Written:
-    def compute(wh, entry):
-        summary = _season_rows(wh, PLAYER_GAME_SUMMARY, season, game_date)
-        return _with_season(player_shot_zone_analysis(summary, _players_today(wh, game_date), game_date), season)
-
-    return _write(PLAYER_SHOT_ZONES, game_date, fingerprint, compute)
-
-
-@task(name="player_daily_cache", task_run_name="player-daily-cache-{game_date}", cache_policy=PROCESSOR_CACHE)
-def daily_cache(game_date: date, season: str, fingerprint: str) -> Written:
-    def compute(wh, entry):
-        summary = _season_rows(wh, PLAYER_GAME_SUMMARY, season, game_date)
-        offense = _season_rows(wh, TEAM_OFFENSE, season, game_date)
-        return _with_season(player_daily_cache(summary, offense, _players_today(wh, game_date), game_date), season)
-
-    return _write(PLAYER_DAILY_CACHE, game_date, fingerprint, compute)
+def composite_factors(run: ProcessorRun) -> pd.DataFrame:
+    return player_composite_factors(
+        _today(run, PLAYER_DAILY_CACHE), _today(run, PLAYER_SHOT_ZONES), _today(run, TEAM_DEFENSE_ZONES),
+        _today(run, PLAYER_GAME_CONTEXT), _season_rows(run.warehouse, TEAM_OFFENSE, run.season, run.game_date),
+        _players_today(run), run.game_date,
+    ).assign(season=run.season)  # fmt: skip
 
 
-@task(name="player_composite_factors", task_run_name="player-composite-factors-{game_date}", cache_policy=PROCESSOR_CACHE)
-def composite_factors(game_date: date, season: str, fingerprint: str) -> Written:
-    def compute(wh, entry):
-        return _with_season(player_composite_factors(
-            _today(wh, PLAYER_DAILY_CACHE, game_date), _today(wh, PLAYER_SHOT_ZONES, game_date),
-            _today(wh, TEAM_DEFENSE_ZONES, game_date), _today(wh, PLAYER_GAME_CONTEXT, game_date),
-            _season_rows(wh, TEAM_OFFENSE, season, game_date), _players_today(wh, game_date), game_date,
-        ), season)  # fmt: skip
-
-    return _write(PLAYER_COMPOSITE, game_date, fingerprint, compute)
-
-
-@task(name="ml_feature_store", task_run_name="ml-feature-store-{game_date}", cache_policy=PROCESSOR_CACHE)
-def feature_store(game_date: date, season: str, fingerprint: str) -> Written:
+def feature_store(run: ProcessorRun) -> pd.DataFrame:
     """Fails the date on a feature outside its declared range; a feature constant or wholly
     defaulted across the date is logged as a warning and kept in the ledger's detail."""
-
-    def compute(wh, entry):
-        rows, warnings = ml_feature_rows(
-            _players_today(wh, game_date), _today(wh, PLAYER_DAILY_CACHE, game_date),
-            _today(wh, PLAYER_SHOT_ZONES, game_date), _today(wh, PLAYER_COMPOSITE, game_date),
-            _today(wh, TEAM_DEFENSE_ZONES, game_date), _today(wh, PLAYER_GAME_CONTEXT, game_date), game_date,
-        )  # fmt: skip
-        if warnings:
-            _logger().warning("ml_feature_store %s: %s", game_date, "; ".join(warnings))
-            entry["detail"] = {"warnings": warnings}
-        return _with_season(rows, season)
-
-    return _write(ML_FEATURE_STORE, game_date, fingerprint, compute)
+    rows, warnings = ml_feature_rows(
+        _players_today(run), _today(run, PLAYER_DAILY_CACHE), _today(run, PLAYER_SHOT_ZONES),
+        _today(run, PLAYER_COMPOSITE), _today(run, TEAM_DEFENSE_ZONES), _today(run, PLAYER_GAME_CONTEXT),
+        run.game_date,
+    )  # fmt: skip
+    if warnings:
+        _logger().warning("ml_feature_store %s: %s", run.game_date, "; ".join(warnings))
+        run.detail["warnings"] = warnings
+    return rows.assign(season=run.season)
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter:
     try:
         return get_run_logger()
-    except Exception:  # called without Prefect (tasks/direct.py)
+    except Exception:  # called without Prefect (the direct runner)
         return logging.getLogger(__name__)
 
 
-# ---------------------------------------------------------------- input fingerprints
-
-ANALYTICS_READ = (TEAM_DEFENSE, TEAM_OFFENSE, PLAYER_GAME_SUMMARY, PLAYER_GAME_CONTEXT)
-
-
-@dataclass(frozen=True)
-class PrecomputeInputs:
-    season: str
-    season_start: date
-    bootstrap: bool  # inside the season's first 14 days: nothing is written
-    fingerprints: dict[str, str] = field(default_factory=dict)
+def _season(name: str) -> Read:
+    return Read(name, "season_through")
 
 
-def season_of_date(game_date: date) -> tuple[str, date]:
-    """(season, its first game date): the season from nba_raw.schedule, its start from the
-    source's schedule (never hard-coded)."""
-    settings = get_settings()
-    found = settings.warehouse_block().query(
-        "SELECT max(season) AS season FROM nba_raw.schedule WHERE game_date = @game_date",
-        {"game_date": game_date},
-    )
-    if found.empty or pd.isna(found.season[0]):
-        raise MissingInputError(f"nba_raw.schedule has no game on {game_date}: run the raw phase first")
-    return str(found.season[0]), settings.source_block().season_start(game_date)
-
-
-def precompute_inputs(game_date: date) -> PrecomputeInputs:
-    """The precompute processors' input fingerprints for the date: the versions of every
-    analytics partition of the season up to the date (every window is in it), chained
-    through the processors' order. Fails when one of those partitions is missing."""
-    season, start = season_of_date(game_date)
-    if game_date < bootstrap_until(start):
-        return PrecomputeInputs(season, start, bootstrap=True)
-    settings = get_settings()
-    wh = settings.warehouse_block()
-    expected = settings.source_block().game_dates(start, game_date)
-    parts, runs = [], latest_runs(wh, start, game_date)  # one ledger read for the four tables
-    for spec in ANALYTICS_READ:
-        versions = versions_in(runs, spec.name)
-        missing = [d for d in expected if d not in versions]
-        if missing:
-            listed = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-            raise MissingInputError(
-                f"precompute for {game_date} needs {spec.id} for every game date of {season} up to "
-                f"it; {len(missing)} missing: {listed}: run the analytics phase first"
-            )
-        parts += [f"{spec.name}:{d}:{versions[d]}" for d in expected]
-    history = hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
-    code = module_code_version(__name__)
-    version = {s.name: partition_version(s.name, history, code) for s in (TEAM_DEFENSE_ZONES, PLAYER_SHOT_ZONES)}
-    cache_fp = f"{history}+{version[TEAM_DEFENSE_ZONES.name]}+{version[PLAYER_SHOT_ZONES.name]}"
-    version[PLAYER_DAILY_CACHE.name] = partition_version(PLAYER_DAILY_CACHE.name, cache_fp, code)
-    composite_fp = f"{cache_fp}+{version[PLAYER_DAILY_CACHE.name]}"
-    version[PLAYER_COMPOSITE.name] = partition_version(PLAYER_COMPOSITE.name, composite_fp, code)
-    store_fp = f"{composite_fp}+{version[PLAYER_COMPOSITE.name]}"
-    return PrecomputeInputs(season, start, False, {
-        TEAM_DEFENSE_ZONES.name: history,
-        PLAYER_SHOT_ZONES.name: history,
-        PLAYER_DAILY_CACHE.name: cache_fp,
-        PLAYER_COMPOSITE.name: composite_fp,
-        ML_FEATURE_STORE.name: store_fp,
-    })  # fmt: skip
-
-
-def precompute_current_dates(dates: list[date]) -> set[date]:
-    """Dates whose precompute would change nothing (see ledger.current_dates); bootstrap
-    dates count as current: there is nothing to write."""
-    if not dates:
-        return set()
-    expected, bootstrap = {}, set()
-    for d in dates:
-        try:
-            inputs = precompute_inputs(d)
-        except MissingInputError:
-            continue
-        if inputs.bootstrap:
-            bootstrap.add(d)
-        else:
-            expected[d] = inputs.fingerprints
-    runs = latest_runs(get_settings().warehouse_block(), min(dates), max(dates))
-    return bootstrap | current_dates(runs, expected, module_code_version(__name__))
+PRECOMPUTE = Phase(
+    name="precompute",
+    processors=(
+        Processor(TEAM_DEFENSE_ZONES.name, TEAM_DEFENSE_ZONES, team_defense_zones,
+                  reads=(_season(TEAM_DEFENSE.name), Read(TEAM_OFFENSE.name))),
+        Processor(PLAYER_SHOT_ZONES.name, PLAYER_SHOT_ZONES, player_shot_zones,
+                  reads=(_season(PLAYER_GAME_SUMMARY.name),)),
+        Processor(PLAYER_DAILY_CACHE.name, PLAYER_DAILY_CACHE, daily_cache,
+                  reads=(_season(PLAYER_GAME_SUMMARY.name), _season(TEAM_OFFENSE.name))),
+        Processor(PLAYER_COMPOSITE.name, PLAYER_COMPOSITE, composite_factors,
+                  reads=(Read(PLAYER_DAILY_CACHE.name), Read(PLAYER_SHOT_ZONES.name), Read(TEAM_DEFENSE_ZONES.name),
+                         Read(PLAYER_GAME_CONTEXT.name), _season(TEAM_OFFENSE.name), Read(PLAYER_GAME_SUMMARY.name)),
+                  after=(TEAM_DEFENSE_ZONES.name, PLAYER_SHOT_ZONES.name, PLAYER_DAILY_CACHE.name)),
+        Processor(ML_FEATURE_STORE.name, ML_FEATURE_STORE, feature_store,
+                  reads=(Read(PLAYER_GAME_SUMMARY.name), Read(PLAYER_DAILY_CACHE.name), Read(PLAYER_SHOT_ZONES.name),
+                         Read(PLAYER_COMPOSITE.name), Read(TEAM_DEFENSE_ZONES.name), Read(PLAYER_GAME_CONTEXT.name)),
+                  after=(PLAYER_DAILY_CACHE.name, PLAYER_SHOT_ZONES.name, PLAYER_COMPOSITE.name,
+                         TEAM_DEFENSE_ZONES.name)),
+    ),
+    bootstrap_days=BOOTSTRAP_DAYS,
+    seasons=seasons_of,
+)  # fmt: skip
 
 
 def precompute_processable(dates: list[date]) -> list[date]:
     """The dates precompute writes: game dates after their season's first 14 days. The season
     start is the source schedule's first date of the season (holds for any season)."""
-    source = get_settings().source_block()
-    return [d for d in dates if d >= bootstrap_until(source.season_start(d))]
+    return PRECOMPUTE.processable(dates)

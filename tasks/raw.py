@@ -15,13 +15,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import pandas as pd
-from prefect import task
-
 from blocks.sources import SOURCE_COLUMNS, SOURCE_TABLES, to_csv_bytes
-from blocks.warehouse import TableSpec
-from hoopflow.settings import get_settings
-from tasks.common import PROCESSOR_CACHE, TRANSIENT_RETRIES, module_code_version
-from tasks.ledger import RUN_LEDGER, current_dates, latest_runs, ledger_entry
+from blocks.warehouse import TableSpec, Warehouse
+from engine.processors import Phase, Processor, ProcessorRun, Read
 
 _PROVENANCE = (("ingested_at", "TIMESTAMP"), ("source", "STRING"))
 
@@ -185,9 +181,11 @@ def check_references(
     known_pairs = set(zip(playing.game_id, playing.team_id.astype(int), strict=True))
     problems: list[tuple[str, str, str]] = []
     itself = schedule.game_id[schedule.home_team_id == schedule.away_team_id]
-    if len(itself):
+    if len(itself) and "schedule" in files:
         problems.append(("schedule", "HOME_TEAM_ID", f"a team plays itself in {list(itself)[:3]}"))
     for table, team_cols in (("player_box", ("TEAM_ID", "OPP_TEAM_ID")), ("shots", ("TEAM_ID",))):
+        if table not in parsed:
+            continue
         df = parsed[table]
         unknown_game = ~df.game_id.isin(set(schedule.game_id))
         if unknown_game.any():
@@ -235,82 +233,69 @@ def raw_frames(
     }
 
 
-@dataclass(frozen=True)
-class LandedFile:
-    table: str
-    path: str
-    uri: str
-    sha256: str
-    rows: int
+# ---------------------------------------------------------------- the phase
 
 
-def ensure_raw_tables() -> None:
-    get_settings().warehouse_block().ensure_tables([*RAW_TABLES.values(), RUN_LEDGER])
+def _land(run: ProcessorRun, table: str) -> tuple[pd.DataFrame, str]:
+    """Fetch one source table for the date, land it as a CSV file exactly as received (the
+    copy stays whatever happens next), and type it (LandingFileError names file and field)."""
+    rows = run.source.fetch(table, run.game_date)
+    data = to_csv_bytes(rows)
+    uri = run.landing.write_bytes(landing_path(table, run.game_date), data)
+    run.detail.update(uri=uri, sha256=hashlib.sha256(data).hexdigest(), source_rows=len(rows))
+    return parse_landing_file(table, run.game_date, data, uri), uri
 
 
-def source_fingerprints(game_date: date) -> dict[str, str]:
-    source = get_settings().source_block()
-    return {table: f"{source.name}:{source.fingerprint(table, game_date)}" for table in SOURCE_TABLES}
+def _provenance(run: ProcessorRun, df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(ingested_at=datetime.now(timezone.utc), source=run.source.name)
 
 
-def landing_fingerprint(sha256s: Mapping[str, str]) -> str:
-    """load_raw's input fingerprint: the hashes of the date's three landing files."""
-    return hashlib.sha256(json.dumps(dict(sorted(sha256s.items()))).encode()).hexdigest()
+def _scheduled(run: ProcessorRun) -> pd.DataFrame:
+    return run.warehouse.query(
+        "SELECT game_id, home_team_id, away_team_id FROM nba_raw.schedule WHERE game_date = @game_date",
+        {"game_date": run.game_date},
+    )
 
 
-def raw_current_dates(dates: list[date]) -> set[date]:
-    """Dates whose raw phase would change nothing: every extract last ran on what the source
-    returns now, and load_raw last ran on exactly those landing files, all with this code."""
-    if not dates:
-        return set()
-    runs = latest_runs(get_settings().warehouse_block(), min(dates), max(dates))
-    landed = {
-        (p.removeprefix("extract_"), d): json.loads(detail or "{}").get("sha256")
-        for p, d, detail in zip(runs.processor, runs.game_date, runs.detail, strict=True)
-        if p.startswith("extract_")
-    }
-    expected = {}
-    for d in dates:
-        fingerprints = {f"extract_{t}": fp for t, fp in source_fingerprints(d).items()}
-        shas = {t: landed.get((t, d)) for t in SOURCE_TABLES}
-        if all(shas.values()):
-            expected[d] = {**fingerprints, "load_raw": landing_fingerprint(shas)}
-    return current_dates(runs, expected, module_code_version(__name__))
+def schedule(run: ProcessorRun) -> pd.DataFrame:
+    parsed, uri = _land(run, "schedule")
+    check_references(run.game_date, {"schedule": parsed}, {"schedule": uri})
+    return _provenance(run, parsed)
 
 
-@task(
-    name="extract",
-    task_run_name="extract-{table}-{game_date}",
-    cache_policy=PROCESSOR_CACHE,
-    **TRANSIENT_RETRIES,
-)
-def extract(table: str, game_date: date, fingerprint: str) -> LandedFile:
-    """Fetch one source table for one date and land it as a CSV file, as received."""
-    settings = get_settings()
-    with ledger_entry(
-        settings.warehouse_block(), f"extract_{table}", game_date, fingerprint,
-        module_code_version(__name__),
-    ) as entry:  # fmt: skip
-        rows = settings.source_block().fetch(table, game_date)
-        data = to_csv_bytes(rows)
-        path = landing_path(table, game_date)
-        uri = settings.landing_block().write_bytes(path, data)
-        sha256 = hashlib.sha256(data).hexdigest()
-        entry["rows"], entry["detail"] = len(rows), {"uri": uri, "sha256": sha256}
-    return LandedFile(table, path, uri, sha256, len(rows))
+def player_boxscores(run: ProcessorRun) -> pd.DataFrame:
+    """Box scores must belong to the date's scheduled games and their two teams."""
+    parsed, uri = _land(run, "player_box")
+    check_references(run.game_date, {"schedule": _scheduled(run), "player_box": parsed}, {"player_box": uri})
+    return _provenance(run, parsed)
 
 
-@task(name="load_raw", task_run_name="load-raw-{game_date}", cache_policy=PROCESSOR_CACHE)
-def load_raw(game_date: date, landed: dict[str, LandedFile]) -> dict[str, int]:
-    """Check the date's three landing files, then replace the date in the three raw tables."""
-    settings = get_settings()
-    warehouse, landing = settings.warehouse_block(), settings.landing_block()
-    fingerprint = landing_fingerprint({t: f.sha256 for t, f in landed.items()})
-    with ledger_entry(
-        warehouse, "load_raw", game_date, fingerprint, module_code_version(__name__)
-    ) as entry:
-        files = {t: (f.uri, landing.read_bytes(f.path)) for t, f in landed.items()}
-        frames = raw_frames(game_date, files, settings.source, datetime.now(timezone.utc))
-        written = warehouse.replace_partitions(game_date, frames)
-        entry["rows"], entry["detail"] = sum(written.values()), written
-    return written
+def shots(run: ProcessorRun) -> pd.DataFrame:
+    """Shots must belong to the date's scheduled games and their two teams."""
+    parsed, uri = _land(run, "shots")
+    check_references(run.game_date, {"schedule": _scheduled(run), "shots": parsed}, {"shots": uri})
+    return _provenance(run, parsed)
+
+
+def seasons_of(warehouse: Warehouse, dates: list[date]) -> dict[date, str]:
+    """The season label of each date, from the loaded schedule (a date not loaded has none)."""
+    if not dates or not warehouse.has_table(RAW_SCHEDULE):
+        return {}
+    found = warehouse.query(
+        "SELECT game_date, max(season) AS season FROM nba_raw.schedule "
+        "WHERE game_date BETWEEN @start AND @end GROUP BY game_date",
+        {"start": min(dates), "end": max(dates)},
+    )
+    return {pd.Timestamp(d).date(): str(s) for d, s in zip(found.game_date, found.season, strict=True)}
+
+
+RAW = Phase(
+    name="raw",
+    processors=(
+        Processor("schedule", RAW_SCHEDULE, schedule, source_table="schedule", retry_transient=True),
+        Processor("player_boxscores", RAW_PLAYER_BOXSCORES, player_boxscores, reads=(Read("schedule"),),
+                  after=("schedule",), source_table="player_box", retry_transient=True),
+        Processor("shots", RAW_SHOTS, shots, reads=(Read("schedule"),), after=("schedule",),
+                  source_table="shots", retry_transient=True),
+    ),
+)  # fmt: skip

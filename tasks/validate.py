@@ -15,8 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
 from blocks.warehouse import TableSpec, Warehouse
-from hoopflow.settings import get_settings
-from tasks.checks import (
+from blocks.settings import get_settings
+from engine.checks import (
     DEFAULT_SEVERITY,
     CheckResult,
     Identity,
@@ -24,26 +24,11 @@ from tasks.checks import (
     SpotCheckSpec,
     run_checks,
 )
-from tasks.ledger import RUN_LEDGER
+from engine.checks import VALIDATION_RESULTS
+from engine.ledger import RUN_LEDGER
 from tasks.phases import DATA_TABLES, PHASE_TABLES, TABLE_PROCESSORS, TABLES, processable
-from tasks.thresholds import TableThresholds, load_thresholds
+from engine.thresholds import TableThresholds, load_thresholds
 
-VALIDATION_RESULTS = TableSpec(
-    dataset="nba_ops",
-    name="validation_results",
-    columns=(
-        ("validation_id", "STRING"), ("flow_run_id", "STRING"), ("phase", "STRING"),
-        ("start_date", "DATE"), ("end_date", "DATE"), ("dates_checked", "INT64"),
-        ("table_id", "STRING"), ("check_kind", "STRING"), ("check_name", "STRING"),
-        ("severity", "STRING"), ("passed", "BOOL"), ("observed", "FLOAT64"),
-        ("threshold", "FLOAT64"), ("message", "STRING"), ("sample", "STRING"), ("scope", "STRING"),
-        ("checked_at", "TIMESTAMP"),
-    ),
-    partition_by=None,
-    cluster_by=("phase",),
-    required=("validation_id", "phase", "table_id", "check_name", "severity", "passed", "checked_at"),
-    description="One row per check per validation run.",
-)  # fmt: skip
 
 _RANGE = "game_date BETWEEN @start AND @end"
 
@@ -465,6 +450,15 @@ class ValidationFailed(RuntimeError):
 
     def __reduce__(self):  # results are pickled: rebuild from the report, not the message
         return (ValidationFailed, (self.report,))
+
+
+def report_of(state: Any) -> ValidationReport | None:
+    """The report of a finished validation subflow, passed or failed; None when it crashed
+    before reporting (the gate then stays shut)."""
+    value = state.result(raise_on_failure=False)
+    if isinstance(value, ValidationFailed):
+        return value.report
+    return value if isinstance(value, ValidationReport) else None
 
 
 def record_validation(report: ValidationReport) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hoopflow.settings import REPO_ROOT
+from blocks.settings import REPO_ROOT
 
 BQEMU_PYTHON = REPO_ROOT / ".venv-bqemu" / "bin" / "python"
 BQEMU_SERVER = Path(__file__).resolve().parent / "bqemulator_server.py"

@@ -14,7 +14,7 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from hoopflow.settings import BUNDLED_SOURCE_DIR, reset_settings  # noqa: E402
+from blocks.settings import BUNDLED_SOURCE_DIR, reset_settings  # noqa: E402
 from tests.bigquery import bigquery_emulator  # noqa: E402, F401  (a session fixture)
 
 SEASON_DIR = BUNDLED_SOURCE_DIR / "2023-24"
@@ -57,9 +57,9 @@ BUILT_START, BUILT_END = date(2023, 10, 24), date(2023, 11, 20)
 
 def _build_home(tmp_path_factory: pytest.TempPathFactory, name: str, start: date, end: date) -> Path:
     """A home whose warehouse holds raw, analytics and precompute for [start, end], built by
-    the task functions without Prefect (tasks/direct.py)."""
-    from hoopflow.settings import get_settings
-    from tasks.direct import run_directly
+    the task functions without Prefect (tasks.phases.run_directly)."""
+    from blocks.settings import get_settings
+    from tasks.phases import run_directly
 
     home = tmp_path_factory.mktemp(name) / "home"
     with pytest.MonkeyPatch.context() as mp:
@@ -84,7 +84,7 @@ def built_copy(built_home: Path, hoopflow_home: Path):
     """The built four weeks as this test's warehouse (a copy it may change)."""
     import shutil
 
-    from hoopflow.settings import get_settings
+    from blocks.settings import get_settings
 
     hoopflow_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(built_home / "warehouse.duckdb", hoopflow_home / "warehouse.duckdb")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from hoopflow import cli
-from hoopflow.settings import reset_settings
+from blocks.settings import reset_settings
 from tests.conftest import SEASON_DIR, copy_season, use_source
 
 pytestmark = pytest.mark.e2e
@@ -112,7 +112,7 @@ def test_validate_exits_2_on_warnings_only(prefect_api, built_copy, capsys):
 
 
 def test_validate_exits_1_when_a_critical_check_fails(prefect_api, built_copy, capsys):
-    from hoopflow.settings import get_settings
+    from blocks.settings import get_settings
 
     get_settings().warehouse_block().query(
         "DELETE FROM nba_raw.shots WHERE game_id = '0022300180'"  # a game loses its shot chart

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from prefect.flows import load_flow_from_entrypoint
 
-from hoopflow.settings import REPO_ROOT, ResultsSettings, Settings
+from blocks.settings import REPO_ROOT, ResultsSettings, Settings
 
 PREFECT_YAML = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
 DEPLOYMENTS = PREFECT_YAML["deployments"]
@@ -83,7 +83,7 @@ def test_cloud_run_deployments_render_a_job_without_a_gcp_project(deployment, pr
     from prefect_gcp.credentials import GcpCredentials
     from prefect_gcp.workers.cloud_run_v2 import CloudRunWorkerJobV2Configuration
 
-    from hoopflow.settings import get_settings
+    from blocks.settings import get_settings
     from hoopflow.setup import cloud_run_job_template, setup
     from tests.conftest import make_service_account_info
 

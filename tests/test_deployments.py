@@ -27,8 +27,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from hoopflow.settings import REPO_ROOT
-from tasks.locks import write_lock_name
+from blocks.settings import REPO_ROOT
+from engine.locks import write_lock_name
 from tests.conftest import copy_season
 
 pytestmark = pytest.mark.e2e

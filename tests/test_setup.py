@@ -9,7 +9,7 @@ from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 from prefect.variables import Variable
 
-from hoopflow.settings import get_settings, reset_settings
+from blocks.settings import get_settings, reset_settings
 from hoopflow.setup import QUEUES, setup
 from tests.conftest import make_service_account_info
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from blocks.landing import GcsLandingZone, LandingZone, LocalLandingZone, storage_client
-from hoopflow.settings import get_settings, reset_settings
+from blocks.settings import get_settings, reset_settings
 from tests.conftest import make_service_account_info
 
 BUCKET = "hoopflow-landing-test"

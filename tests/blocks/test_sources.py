@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from blocks.sources import SOURCE_COLUMNS, BundledSeasonSource
-from hoopflow.settings import BUNDLED_SOURCE_DIR
+from blocks.settings import BUNDLED_SOURCE_DIR
 
 SOURCE = BundledSeasonSource(source_dir=str(BUNDLED_SOURCE_DIR))
 

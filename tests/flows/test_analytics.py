@@ -11,7 +11,7 @@ from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
 from flows.analytics import analytics
 from flows.backfill import backfill
-from hoopflow.settings import get_settings, reset_settings
+from blocks.settings import get_settings, reset_settings
 from tasks.analytics import analytics_current_dates
 from tasks.raw import raw_current_dates
 from tests.conftest import SEASON_DIR

@@ -20,7 +20,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.settings import PREFECT_API_URL
 
 from flows.backfill import backfill
-from hoopflow.settings import REPO_ROOT, get_settings, reset_settings
+from blocks.settings import REPO_ROOT, get_settings, reset_settings
 from tests.conftest import ML_END, ML_START, copy_season, use_source
 
 pytestmark = pytest.mark.e2e

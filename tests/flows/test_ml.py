@@ -16,7 +16,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, Fl
 
 from flows.ml import ml, predict
 from hoopflow import cli
-from hoopflow.settings import get_settings, reset_settings
+from blocks.settings import get_settings, reset_settings
 from tasks.ml import ModelRejected, NoRegisteredModel
 from tests.conftest import ML_END, ML_START
 

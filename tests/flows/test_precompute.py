@@ -10,7 +10,7 @@ import pytest
 
 from flows.backfill import backfill
 from flows.precompute import precompute
-from hoopflow.settings import get_settings
+from blocks.settings import get_settings
 from tests.conftest import copy_season, use_source
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ import pytest
 
 from flows.backfill import backfill
 from flows.raw import raw
-from hoopflow.settings import get_settings
+from blocks.settings import get_settings
 from tests.conftest import copy_season as _copy_season
 from tests.conftest import use_source as _use_source
 

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 from blocks.warehouse_duckdb import DuckDBWarehouse
-from hoopflow.settings import get_settings
-from tasks.checks import CheckResult, Scope
-from tasks.ledger import RUN_LEDGER
+from blocks.settings import get_settings
+from engine.checks import CheckResult, Scope
+from engine.ledger import RUN_LEDGER
 from tasks.phases import TABLE_PHASE, TABLES, processable
-from tasks.thresholds import TableThresholds
+from engine.thresholds import TableThresholds
 from tasks.validate import all_thresholds, check_table
 from tests.conftest import BUILT_END, BUILT_START
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from blocks.warehouse import Warehouse
-from hoopflow.settings import get_settings, reset_settings
-from tasks.checks import CheckResult, Scope
-from tasks.direct import run_directly
+from blocks.settings import get_settings, reset_settings
+from engine.checks import CheckResult, Scope
+from tasks.phases import run_directly
 from tasks.phases import TABLE_PHASE, TABLES, processable
 from tasks.validate import all_thresholds, check_table
 from tests.bigquery import PROJECT

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hoopflow.settings import reset_settings
+from blocks.settings import reset_settings
 from tasks import ml
-from tasks.thresholds import ModelGate
+from engine.thresholds import ModelGate
 from tests.conftest import ML_END, ML_START
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hoopflow.settings import get_settings, reset_settings
+from blocks.settings import get_settings, reset_settings
 from tasks import ml
 from tasks.precompute import ML_FEATURE_STORE
 from tasks.raw import RAW_PLAYER_BOXSCORES

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hoopflow.settings import get_settings, reset_settings
+from blocks.settings import get_settings, reset_settings
 from tasks import precompute as pc
 from tasks.direct import precompute_directly
 from tests.conftest import BUILT_END, BUILT_START, SEASON_DIR

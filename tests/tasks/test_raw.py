@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from blocks.sources import SOURCE_TABLES, BundledSeasonSource, to_csv_bytes
-from hoopflow.settings import BUNDLED_SOURCE_DIR
+from blocks.settings import BUNDLED_SOURCE_DIR
 from tasks.raw import (
     RAW_PLAYER_BOXSCORES,
     RAW_SCHEDULE,

@@ -12,7 +12,7 @@ import pytest
 from prefect import flow
 
 from blocks.sources import SOURCE_COLUMNS
-from hoopflow.settings import get_settings, reset_settings
+from blocks.settings import get_settings, reset_settings
 from tasks.raw import LandedFile, ensure_raw_tables, extract, source_fingerprints
 from tests.conftest import SEASON_DIR
 from tests.nba_api_server import serve_recorded_nba_stats

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from tasks.daily import default_game_date
+from engine.daily import default_game_date
 
 
 def test_yesterday_is_new_york_yesterday():

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from blocks.warehouse import Warehouse
-from tasks.backfill import PhaseResult
+from engine.runner import PhaseResult
 
 # NBA game dates are US Eastern dates: "yesterday" is yesterday in New York, wherever this runs.
 GAME_DATE_ZONE = ZoneInfo("America/New_York")

@@ -15,7 +15,7 @@ from datetime import date
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
 
-from hoopflow.settings import get_settings
+from blocks.settings import get_settings
 
 WRITE_LOCK_LANES = 16
 WRITE_LOCK_PREFIX = "hoopflow-date-writes"

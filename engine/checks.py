@@ -1,7 +1,7 @@
 """Validation checks: plain functions over a Warehouse (portable SQL, so they run on DuckDB
 and BigQuery alike), each returning a typed CheckResult. No Prefect here: a test calls them
 on a DuckDB file. Which checks run on a table, and against which thresholds, is decided by
-its section of config/thresholds.yaml (see tasks/thresholds.py); DESIGN §6 lists the kinds.
+its section of config/thresholds.yaml (see engine/thresholds.py); DESIGN §6 lists the kinds.
 """
 
 from __future__ import annotations
@@ -17,8 +17,26 @@ from typing import Any
 import pandas as pd
 
 from blocks.warehouse import TableSpec, Warehouse
-from tasks.ledger import last_attempts
-from tasks.thresholds import Severity, TableThresholds
+from engine.ledger import last_attempts
+from engine.thresholds import Severity, TableThresholds
+
+# One row per check per validation run (nba_ops.validation_results).
+VALIDATION_RESULTS = TableSpec(
+    dataset="nba_ops",
+    name="validation_results",
+    columns=(
+        ("validation_id", "STRING"), ("flow_run_id", "STRING"), ("phase", "STRING"),
+        ("start_date", "DATE"), ("end_date", "DATE"), ("dates_checked", "INT64"),
+        ("table_id", "STRING"), ("check_kind", "STRING"), ("check_name", "STRING"),
+        ("severity", "STRING"), ("passed", "BOOL"), ("observed", "FLOAT64"),
+        ("threshold", "FLOAT64"), ("message", "STRING"), ("sample", "STRING"), ("scope", "STRING"),
+        ("checked_at", "TIMESTAMP"),
+    ),
+    partition_by=None,
+    cluster_by=("phase",),
+    required=("validation_id", "phase", "table_id", "check_name", "severity", "passed", "checked_at"),
+    description="One row per check per validation run.",
+)  # fmt: skip
 
 SAMPLE_ROWS = 10
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from blocks.landing import GcsLandingZone, LocalLandingZone
 from blocks.sources import BundledSeasonSource
 from blocks.warehouse_duckdb import DuckDBWarehouse
-from hoopflow.settings import BUNDLED_SOURCE_DIR, Settings
+from blocks.settings import BUNDLED_SOURCE_DIR, Settings
 
 
 def test_embedded_default(monkeypatch):

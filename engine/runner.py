@@ -1,28 +1,21 @@
-"""What the backfill orchestrator needs besides its flows: which dates of a phase to run
-(reprocess), a dry-run plan, sample dates, the phase runner, progress, and the report."""
+"""What the orchestrator needs besides its flows: which dates of a phase to run
+(reprocess), sample dates, the phase runners (in-process subflows or fan-out deployments, a
+chunk of dates each), progress, and the report."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.settings import (
-    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-    PREFECT_TASKS_REFRESH_CACHE,
-    temporary_settings,
-)
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-from tasks.ledger import RUN_LEDGER
-from tasks.phases import DATA_TABLES, PHASE_NAMES, STATUSES, DateStatus, phase_status, processable
-from tasks.validate import VALIDATION_RESULTS, ValidationReport
-
-ALL_TABLES = (RUN_LEDGER, VALIDATION_RESULTS, *DATA_TABLES)
+from engine.processors import STATUSES, DateStatus, Phase, plan_phase
 
 # Which statuses each reprocess mode runs (Airflow 3's reprocess behaviours). A date whose
 # inputs or code changed ("stale") has no current result, so it counts as missing.
@@ -49,11 +42,81 @@ def spread_dates(dates: list[date], n: int) -> list[date]:
     return [dates[i] for i in sorted(picks)]
 
 
+def chunk_dates(dates: list[date], chunk_days: int) -> list[list[date]]:
+    """Dates in chunks spanning at most `chunk_days` calendar days each, in order."""
+    if chunk_days < 1:
+        raise ValueError(f"chunk_days must be ≥ 1, not {chunk_days}")
+    chunks: list[list[date]] = []
+    for d in sorted(dates):
+        if chunks and (d - chunks[-1][0]).days < chunk_days:
+            chunks[-1].append(d)
+        else:
+            chunks.append([d])
+    return chunks
+
+
+def statuses_of(phase: Phase, catalog: Sequence[Phase], dates: list[date]) -> dict[date, DateStatus]:
+    """The status of each date of the phase, from the run ledger."""
+    from engine.phase_run import registry
+
+    return plan_phase(phase, dates, registry(catalog)).statuses()
+
+
+# ---------------------------------------------------------------- what a backfill runs
+
+
+def reads_history(phase: Phase, upstream: Phase) -> bool:
+    """Whether the phase reads a season's worth of the upstream phase's tables."""
+    tables = {p.name for p in upstream.processors}
+    return any(r.processor in tables and r.window != "date" for p in phase.processors for r in p.reads)
+
+
+def backfill_dates(catalog: Sequence[Phase], phases: list[str], dates: list[date], source: Any) -> dict[str, list[date]]:
+    """The game dates each phase of a backfill runs over: the range's, and for a phase a later
+    one reads a season of, its history from the season's first date (so that a range that
+    starts mid-season finds every earlier game it needs loaded)."""
+    by_name = {p.name: p for p in catalog}
+    out = {name: list(dates) for name in phases}
+    for i in reversed(range(len(phases))):
+        later = [by_name[n] for n in phases[i + 1:]]
+        if dates and any(reads_history(ph, by_name[phases[i]]) for ph in later):
+            needed = [d for n in phases[i + 1:] for d in out[n]] or dates
+            first = source.season_start(min(needed))
+            history = source.game_dates(first, max(needed))
+            out[phases[i]] = sorted(set(history) | set(out[phases[i]]))
+    return {name: by_name[name].processable(out[name], source) for name in phases}
+
+
+def upstream_gaps(catalog: Sequence[Phase], phases: list[str], plan_dates: Mapping[str, list[date]]) -> list[str]:
+    """What the phases of a backfill read from phases it does not run and that is not there,
+    one message each with the command that fills it (the backfill then runs nothing)."""
+    from engine.phase_run import registry
+
+    registered = registry(catalog)
+    owner = {p.name: ph.name for ph in catalog for p in ph.processors}
+    messages = []
+    for name in phases:
+        phase = next(p for p in catalog if p.name == name)
+        plan = plan_phase(phase, plan_dates[name], registered)
+        gaps: dict[str, set[date]] = {}
+        for step in plan.dates.values():
+            if step.missing_input and owner.get(step.missing_input[0]) not in phases:
+                gaps.setdefault(step.missing_input[0], set()).update(step.missing_input[1])
+        for processor, missing in gaps.items():
+            first, last, upstream = min(missing), max(missing), owner.get(processor, "?")
+            messages.append(
+                f"{name} needs {registered[processor].table.id} for {len(missing)} game dates that are not "
+                f"loaded ({first} → {last}): run `hoopflow backfill --start {first} --end {last} --phases "
+                f"{upstream}` first, or add {upstream} to --phases"
+            )
+    return messages
+
+
 # ---------------------------------------------------------------- dry run
 
 
 @dataclass
-class PhasePlan:
+class DryRunPlan:
     phase: str
     statuses: dict[date, DateStatus]
     to_run: list[date]
@@ -61,27 +124,26 @@ class PhasePlan:
     inputs_note: str
 
 
-def plan_phases(phases: list[str], dates: list[date], reprocess: str) -> list[PhasePlan]:
-    """What a backfill would run, per phase, and whether the inputs of those dates exist.
-    Reads the run ledger and the source; writes nothing."""
-    plans: list[PhasePlan] = []
-    made: set[date] | None = None  # dates the previous phase has or would have
-    for i, phase in enumerate(phases):
-        statuses = phase_status(phase, processable(phase, dates))
+def plan_phases(catalog: Sequence[Phase], phases: list[str], plan_dates: Mapping[str, list[date]],
+                reprocess: str) -> list[DryRunPlan]:  # fmt: skip
+    """What a backfill would run, per phase, and whether the inputs of those dates exist or
+    are made by this run. Reads the run ledger and the source; writes nothing."""
+    from engine.phase_run import registry
+
+    owner = {p.name: ph.name for ph in catalog for p in ph.processors}
+    plans = []
+    for name in phases:
+        phase = next(p for p in catalog if p.name == name)
+        plan = plan_phase(phase, plan_dates[name], registry(catalog))
+        statuses = plan.statuses()
         to_run = dates_to_run(statuses, reprocess)
-        if i == 0 and phase == "raw":
-            missing, note = [], "the source lists every date"
-        else:
-            upstream = PHASE_NAMES[PHASE_NAMES.index(phase) - 1]
-            if upstream in phases:
-                available, note = made or set(), f"{upstream} (loaded, or run earlier in this backfill)"
-            else:
-                ups = phase_status(upstream, processable(upstream, dates))
-                available, note = {d for d, s in ups.items() if s in ("current", "stale")}, f"{upstream} (loaded)"
-            missing = [d for d in to_run if d not in available]
-        plans.append(PhasePlan(phase, statuses, to_run, missing, note))
-        after_run = {d for d, s in statuses.items() if s in ("current", "stale")} | set(to_run)
-        made = after_run - set(missing)
+        missing = [d for d in to_run if (m := plan.dates[d].missing_input) and owner.get(m[0]) not in phases]
+        upstream = sorted({owner[r.processor] for p in phase.processors for r in p.reads
+                           if owner.get(r.processor) not in (None, name)})  # fmt: skip
+        made = [u for u in upstream if u in phases]
+        note = ", ".join(f"{u} (loaded, or run earlier in this backfill)" if u in made else f"{u} (loaded)"
+                         for u in upstream) or "the source lists every date"  # fmt: skip
+        plans.append(DryRunPlan(name, statuses, to_run, missing, note))
     return plans
 
 
@@ -106,16 +168,16 @@ class Progress:
 @dataclass
 class PhaseResult:
     phase: str
-    stage: str  # sample | inputs | full
+    stage: str  # sample | inputs | full | chunk | daily | direct
     dates: list[date] = field(default_factory=list)
     ran: list[date] = field(default_factory=list)
     skipped: list[date] = field(default_factory=list)  # already current (or not selected by reprocess)
     failed: dict[date, str] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-    validation: ValidationReport | None = None
+    validation: Any = None  # the phase's ValidationReport, once validated
     validation_message: str | None = None
-    failed_chunks: list[str] = field(default_factory=list)  # executor="deployments"
+    failed_chunks: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> list[date]:
@@ -124,6 +186,12 @@ class PhaseResult:
     @property
     def dates_per_hour(self) -> float:
         return len(self.ran) * 3600 / self.seconds if self.seconds else 0.0
+
+    def merge(self, other: PhaseResult) -> None:
+        self.ran += [d for d in other.ran if d not in self.ran]
+        self.failed.update(other.failed)
+        for table, n in other.rows.items():
+            self.rows[table] = self.rows.get(table, 0) + n
 
     def gate_message(self) -> str:
         if self.validation is None:
@@ -137,18 +205,33 @@ class PhaseResult:
         )
 
 
-class PhaseRunner:
-    """Runs a phase's flow on the dates that need it, one subflow per date."""
+class PhaseFailed(RuntimeError):
+    """Some dates of a phase run failed; the run's result travels with it."""
 
-    def __init__(self, flows: Mapping[str, Callable[..., Any]], reprocess: str, progress: Progress,
-                 logger: logging.Logger | logging.LoggerAdapter):  # fmt: skip
-        self.flows, self.reprocess, self.progress, self.logger = flows, reprocess, progress, logger
+    def __init__(self, result: PhaseResult):
+        listed = "; ".join(f"{d}: {m}" for d, m in list(result.failed.items())[:10])
+        more = f" (and {len(result.failed) - 10} more)" if len(result.failed) > 10 else ""
+        super().__init__(f"{result.phase}: {len(result.failed)} of {len(result.dates)} dates failed: {listed}{more}"[:4000])
+        self.result = result
+
+    def __reduce__(self):
+        return (PhaseFailed, (self.result,))
+
+
+class PhaseRunner:
+    """Runs a phase's dates that need it, as phase subflows in this flow run, one per chunk
+    of at most `chunk_days` calendar days (a flow run stays well under ~1,000 task runs)."""
+
+    def __init__(self, flows: Mapping[str, Callable[..., Any]], catalog: Sequence[Phase], reprocess: str,
+                 progress: Progress, logger: logging.Logger | logging.LoggerAdapter, chunk_days: int = 30):  # fmt: skip
+        self.flows, self.catalog, self.reprocess = flows, {p.name: p for p in catalog}, reprocess
+        self.progress, self.logger, self.chunk_days = progress, logger, chunk_days
         self.ran: set[tuple[str, date]] = set()  # run once per backfill (reprocess="all" too)
 
-    def _todo(self, phase: str, dates: list[date], stage: str, result: PhaseResult) -> set[date]:
-        statuses = phase_status(phase, dates)
-        todo = {d for d in dates_to_run(statuses, self.reprocess) if (phase, d) not in self.ran}
-        result.skipped = [d for d in dates if d not in todo]
+    def _todo(self, phase: str, dates: list[date], stage: str, result: PhaseResult) -> list[date]:
+        statuses = statuses_of(self.catalog[phase], list(self.catalog.values()), dates)
+        todo = [d for d in dates_to_run(statuses, self.reprocess) if (phase, d) not in self.ran]
+        result.skipped = [d for d in dates if d not in set(todo)]
         self.logger.info("%s (%s): %d of %d dates to run (%s)", phase, stage, len(todo), len(dates),
                          ", ".join(f"{s} {list(statuses.values()).count(s)}" for s in STATUSES))  # fmt: skip
         if stage != "inputs":
@@ -159,67 +242,62 @@ class PhaseRunner:
         result, t0 = PhaseResult(phase, stage, list(dates)), time.perf_counter()
         todo = self._todo(phase, dates, stage, result)
         # The subflows run in this process, which keeps its own heartbeat; a subflow's own
-        # heartbeat thread costs ~1 s at its exit (measured: 1.20 → 0.23 s per subflow).
-        overrides: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-        if self.reprocess == "all":
-            overrides[PREFECT_TASKS_REFRESH_CACHE] = True
-        with temporary_settings(overrides):
-            for d in dates:
-                if d not in todo:
-                    continue
-                state = self.flows[phase](d, return_state=True)
-                result.ran.append(d)
-                self.ran.add((phase, d))
-                if state.is_completed():
-                    for table, n in state.result().items():
-                        result.rows[table] = result.rows.get(table, 0) + n
-                else:
-                    result.failed[d] = state.message or state.name
-                    self.logger.error("%s %s failed: %s", phase, d, state.message)
+        # heartbeat thread costs ~1 s at its exit.
+        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            for chunk in chunk_dates(todo, self.chunk_days):
+                state = self.flows[phase](chunk[0], chunk[-1], self.reprocess, dates=chunk, return_state=True)
+                self._record(result, phase, chunk, state, state.name)
                 if stage != "inputs":
-                    self.progress.advance()
+                    self.progress.advance(len(chunk))
+        result.ran.sort()
         result.seconds = time.perf_counter() - t0
         return result
 
-
-def chunk_dates(dates: list[date], chunk_days: int) -> list[list[date]]:
-    """Dates in chunks spanning at most `chunk_days` calendar days each, in order."""
-    if chunk_days < 1:
-        raise ValueError(f"chunk_days must be ≥ 1, not {chunk_days}")
-    chunks: list[list[date]] = []
-    for d in sorted(dates):
-        if chunks and (d - chunks[-1][0]).days < chunk_days:
-            chunks[-1].append(d)
+    def _record(self, result: PhaseResult, phase: str, chunk: list[date], state: Any, name: str) -> None:
+        self.ran.update((phase, d) for d in chunk)
+        try:  # the chunk's PhaseResult: its return value, or carried by its PhaseFailed
+            value = state.result(raise_on_failure=False)
+        except Exception as exc:  # e.g. the result of a remote child could not be read
+            self.logger.warning("%s: could not read its result: %s", name, exc)
+            value = None
+        chunk_result = value.result if isinstance(value, PhaseFailed) else value
+        if isinstance(chunk_result, PhaseResult):
+            result.merge(chunk_result)
         else:
-            chunks.append([d])
-    return chunks
+            result.ran += [d for d in chunk if d not in result.ran]
+        if not state.is_completed():
+            if not isinstance(chunk_result, PhaseResult) or not chunk_result.failed:
+                message = f"{name} ({state.name}): {state.message or 'no message'}"
+                result.failed.update({d: message for d in chunk if d not in result.failed})
+            result.failed_chunks.append(f"{name} ({state.name})")
+            for d in sorted(d for d in chunk if d in result.failed):
+                self.logger.error("%s %s failed: %s", phase, d, result.failed[d])
 
 
 class DeploymentRunner(PhaseRunner):
-    """Runs a phase's dates as chunks, each a flow run of the phase's fan-out deployment
-    (`raw-range/<target>`, ...) on a work pool, all submitted at once and awaited.
+    """Runs a phase's dates as chunks, each a flow run of the phase's deployment
+    (`raw/<target>`, ...) on a work pool, all submitted at once and awaited.
 
     run_deployment does not raise when a child fails: every child's final state is checked,
-    and the dates of a failed chunk count as failed. Each child has an idempotency key made
+    and a failed chunk's failed dates count as failed. Each child has an idempotency key made
     of this flow run, the phase, stage and chunk: a retried parent finds the children it
     already created instead of creating them twice (and starts a failed one again)."""
 
     POLL_SECONDS = 5.0
 
-    def __init__(self, deployments: Mapping[str, str], chunk_days: int, reprocess: str,
+    def __init__(self, deployments: Mapping[str, str], catalog: Sequence[Phase], chunk_days: int, reprocess: str,
                  progress: Progress, logger: logging.Logger | logging.LoggerAdapter):  # fmt: skip
-        super().__init__({}, reprocess, progress, logger)
-        self.deployments, self.chunk_days = deployments, chunk_days
+        super().__init__({}, catalog, reprocess, progress, logger, chunk_days)
+        self.deployments = deployments
 
     def run(self, phase: str, dates: list[date], stage: str) -> PhaseResult:
         from prefect import runtime
         from prefect.deployments import run_deployment
 
-        from hoopflow.settings import get_settings
+        from blocks.settings import get_settings
 
         result, t0 = PhaseResult(phase, stage, list(dates)), time.perf_counter()
-        todo = sorted(self._todo(phase, dates, stage, result))
-        chunks = chunk_dates(todo, self.chunk_days)
+        chunks = chunk_dates(self._todo(phase, dates, stage, result), self.chunk_days)
         if not chunks:
             return result
         # DuckDB lets one process write a file: hand it to the children while they run.
@@ -227,7 +305,7 @@ class DeploymentRunner(PhaseRunner):
         parent, attempt = runtime.flow_run.id, runtime.flow_run.run_count
         children: dict[Any, list[date]] = {}
         for chunk in chunks:
-            params = {"start": chunk[0], "end": chunk[-1], "reprocess": self.reprocess}
+            params = {"start": chunk[0], "end": chunk[-1], "reprocess": self.reprocess, "dates": chunk}
             key = f"{parent}/{phase}/{stage}/{chunk[0]}/{chunk[-1]}"
             run = run_deployment(self.deployments[phase], parameters=params, idempotency_key=key, timeout=0)
             if run.state and run.state.is_final() and not run.state.is_completed():
@@ -235,26 +313,11 @@ class DeploymentRunner(PhaseRunner):
                 run = run_deployment(self.deployments[phase], parameters=params,
                                      idempotency_key=f"{key}/attempt-{attempt}", timeout=0)  # fmt: skip
             children[run.id] = chunk
-        self.logger.info("%s (%s): %d dates in %d chunks of ≤ %d days on %s", phase, stage, len(todo),
-                         len(chunks), self.chunk_days, self.deployments[phase])  # fmt: skip
+        self.logger.info("%s (%s): %d dates in %d chunks of ≤ %d days on %s", phase, stage,
+                         sum(map(len, chunks)), len(chunks), self.chunk_days, self.deployments[phase])  # fmt: skip
         for run in self._await(children):
             chunk = children[run.id]
-            result.ran.extend(chunk)
-            self.ran.update((phase, d) for d in chunk)
-            if run.state.is_completed():
-                try:  # the child's PhaseResult, from result storage (shared: local folder or GCS)
-                    value = run.state.result(raise_on_failure=False)
-                except Exception as exc:  # rows are for the report only; the state decides
-                    self.logger.warning("%s: could not read its result: %s", run.name, exc)
-                    value = None
-                for table, n in (getattr(value, "rows", None) or {}).items():
-                    result.rows[table] = result.rows.get(table, 0) + n
-            else:
-                name = f"{run.name} ({run.state.name}): {run.state.message or 'no message'}"
-                result.failed_chunks.append(name)
-                for d in chunk:
-                    result.failed[d] = f"chunk {name}"
-                self.logger.error("%s chunk %s", phase, name)
+            self._record(result, phase, chunk, run.state, run.name)
             if stage != "inputs":
                 self.progress.advance(len(chunk))
         result.ran.sort()
@@ -279,18 +342,6 @@ class DeploymentRunner(PhaseRunner):
                     time.sleep(self.POLL_SECONDS)
 
 
-class ChunkFailed(RuntimeError):
-    """Some dates of a fan-out chunk failed; the chunk's result travels with it."""
-
-    def __init__(self, result: PhaseResult):
-        listed = "; ".join(f"{d}: {m}" for d, m in list(result.failed.items())[:10])
-        super().__init__(f"{result.phase}: {len(result.failed)} of {len(result.dates)} dates failed: {listed}"[:2000])
-        self.result = result
-
-    def __reduce__(self):
-        return (ChunkFailed, (self.result,))
-
-
 # ---------------------------------------------------------------- the report
 
 
@@ -304,7 +355,7 @@ class BackfillReport:
     dates: int
     sample_dates: list[date]
     results: list[PhaseResult] = field(default_factory=list)
-    plans: list[PhasePlan] = field(default_factory=list)
+    plans: list[DryRunPlan] = field(default_factory=list)
     grid: dict[date, dict[str, DateStatus]] = field(default_factory=dict)
     stopped_by: str | None = None
     ml: Any = None  # the ml phase's MLResult: the registered model, its metrics and grades
@@ -378,9 +429,10 @@ class BackfillReport:
         return [{"game_date": str(d), **row} for d, row in sorted(self.grid.items())]
 
 
-def status_grid(phases: list[str], dates: list[date]) -> dict[date, dict[str, DateStatus]]:
+def status_grid(catalog: Sequence[Phase], phases: list[str], dates: list[date]) -> dict[date, dict[str, DateStatus]]:
     """date → phase → status, from the run ledger."""
-    per_phase = {p: phase_status(p, processable(p, dates)) for p in phases}
+    by_name = {p.name: p for p in catalog}
+    per_phase = {p: statuses_of(by_name[p], catalog, by_name[p].processable(dates)) for p in phases}
     # A date a phase does not process (precompute's bootstrap days) shows as "bootstrap".
     return {d: {p: per_phase[p].get(d, "bootstrap") for p in phases} for d in dates}
 

@@ -7,8 +7,8 @@ import threading
 import time
 from datetime import date, timedelta
 
-from hoopflow.settings import reset_settings
-from tasks.locks import WRITE_LOCK_LANES, date_write_lock, ensure_write_locks, write_lock_name
+from blocks.settings import reset_settings
+from engine.locks import WRITE_LOCK_LANES, date_write_lock, ensure_write_locks, write_lock_name
 
 DAY = date(2024, 1, 15)
 

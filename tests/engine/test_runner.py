@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from tasks.backfill import chunk_dates
+from engine.runner import chunk_dates
 
 
 def _d(day: int) -> date:

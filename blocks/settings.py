@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-if TYPE_CHECKING:  # the block modules import prefect; keep `import hoopflow.settings` cheap
+if TYPE_CHECKING:  # the block modules import prefect; keep `import blocks.settings` cheap
     from blocks.landing import LandingZone
     from blocks.sources import Source
     from blocks.warehouse import Warehouse
@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     bigquery: BigQuerySettings = Field(default_factory=BigQuerySettings)
     landing: LandingSettings = Field(default_factory=LandingSettings)
     nba_api: NbaApiSettings = Field(default_factory=NbaApiSettings)
-    # Date write locks (tasks/locks.py): on in deployments (prefect.yaml), which run against a
+    # Date write locks (engine/locks.py): on in deployments (prefect.yaml), which run against a
     # Prefect server; off for the CLI's ephemeral API, which cannot free a killed run's lock.
     write_locks: bool = False
     results: ResultsSettings = Field(default_factory=ResultsSettings)

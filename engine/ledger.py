@@ -7,8 +7,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -17,7 +16,7 @@ import pandas as pd
 from prefect.context import TaskRunContext
 
 from blocks.warehouse import TableSpec, Warehouse
-from hoopflow.settings import get_settings
+from blocks.settings import get_settings
 
 RUN_LEDGER = TableSpec(
     dataset="nba_ops",
@@ -108,47 +107,37 @@ def current_dates(runs: pd.DataFrame, expected: dict[date, dict[str, str]], code
     }
 
 
-@contextmanager
-def ledger_entry(
-    warehouse: Warehouse,
+def ledger_row(
     processor: str,
     game_date: date,
+    status: str,
     input_fingerprint: str,
     code_version: str,
-) -> Iterator[dict[str, Any]]:
-    """Record one attempt of a processor on a date. The body fills `entry["rows"]` and
-    `entry["detail"]`; on success `entry["written"]` holds the Written record; an exception
-    is recorded as a failed attempt and re-raised."""
+    started: datetime,
+    seconds: float,
+    rows: int = 0,
+    error: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """One run-ledger row for an attempt of a processor on a date, as a one-row frame."""
     ctx = TaskRunContext.get()
-    started = datetime.now(timezone.utc)
-    t0 = time.perf_counter()
-    entry: dict[str, Any] = {"rows": 0, "detail": {}}
-    status, error = "succeeded", None
-    try:
-        yield entry
-        entry["written"] = Written(processor, entry["rows"])
-    except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"[:4000]
-        raise
-    finally:
-        row = {
-            "run_id": str(uuid.uuid4()),
-            "processor": processor,
-            "game_date": game_date,
-            "status": status,
-            "rows_written": entry["rows"] if status == "succeeded" else 0,
-            "seconds": time.perf_counter() - t0,
-            "input_fingerprint": input_fingerprint,
-            "code_version": code_version,
-            "flow_run_id": str(ctx.task_run.flow_run_id) if ctx else None,
-            "task_run_id": str(ctx.task_run.id) if ctx else None,
-            "attempt": ctx.task_run.run_count if ctx else 1,
-            "error": error,
-            "detail": json.dumps(entry["detail"], default=str),
-            "started_at": started,
-            "finished_at": datetime.now(timezone.utc),
-        }
-        warehouse.append(RUN_LEDGER, pd.DataFrame([row]))
+    return pd.DataFrame([{
+        "run_id": str(uuid.uuid4()),
+        "processor": processor,
+        "game_date": game_date,
+        "status": status,
+        "rows_written": rows if status == "succeeded" else 0,
+        "seconds": seconds,
+        "input_fingerprint": input_fingerprint,
+        "code_version": code_version,
+        "flow_run_id": str(ctx.task_run.flow_run_id) if ctx else None,
+        "task_run_id": str(ctx.task_run.id) if ctx else None,
+        "attempt": ctx.task_run.run_count if ctx else 1,
+        "error": error[:4000] if error else None,
+        "detail": json.dumps(detail or {}, default=str),
+        "started_at": started,
+        "finished_at": datetime.now(timezone.utc),
+    }])  # fmt: skip
 
 
 def write_partition(
@@ -158,9 +147,20 @@ def write_partition(
     code_version: str,
     compute: Callable[[Warehouse, dict[str, Any]], pd.DataFrame],
 ) -> Written:
-    """A processor's body: compute the date's rows (`compute(warehouse, entry)`, which may
-    add `entry["detail"]`) and replace the table's partition, inside a ledger entry."""
+    """A processor's body: compute the date's rows (`compute(warehouse, detail)`, which may
+    fill `detail`) and replace the table's partition together with its ledger row; a failure
+    is recorded as a failed attempt and re-raised."""
     warehouse = get_settings().warehouse_block()
-    with ledger_entry(warehouse, spec.name, game_date, input_fingerprint, code_version) as entry:
-        entry["rows"] = warehouse.replace_partition(spec, game_date, compute(warehouse, entry))
-    return entry["written"]
+    started, t0, detail = datetime.now(timezone.utc), time.perf_counter(), {}
+    try:
+        rows = compute(warehouse, detail)
+        entry = ledger_row(spec.name, game_date, "succeeded", input_fingerprint, code_version, started,
+                           time.perf_counter() - t0, len(rows), detail=detail)  # fmt: skip
+        written = warehouse.replace_partition(spec, game_date, rows, log=(RUN_LEDGER, entry))
+    except Exception as exc:
+        warehouse.append(RUN_LEDGER, ledger_row(
+            spec.name, game_date, "failed", input_fingerprint, code_version, started,
+            time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}", detail=detail,
+        ))  # fmt: skip
+        raise
+    return Written(spec.name, written)

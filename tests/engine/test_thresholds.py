@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hoopflow.settings import REPO_ROOT, reset_settings
+from blocks.settings import REPO_ROOT, reset_settings
 from tasks.ml import model_gate
-from tasks.thresholds import GATE_SECTIONS, ThresholdsError
+from engine.thresholds import GATE_SECTIONS, ThresholdsError
 from tasks.validate import all_thresholds
 
 SHIPPED = REPO_ROOT / "config" / "thresholds.yaml"

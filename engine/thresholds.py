@@ -75,7 +75,7 @@ class TableThresholds(_Strict):
     null_rates: dict[str, float] = Field(default_factory=dict)
     # Column → possible values; anything outside is impossible.
     ranges: dict[str, Band] = Field(default_factory=dict)
-    # Identity (defined in tasks/checks.py) → largest allowed share of violating rows.
+    # Identity (defined in engine/checks.py) → largest allowed share of violating rows.
     identities: dict[str, float] = Field(default_factory=dict)
     monthly_volume: MonthlyVolume | None = None
     # No rows may exist in the first N days of a season (precompute tables).
