@@ -3,13 +3,14 @@ scorers, rows written per table, and what each phase and its validation did."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from blocks.warehouse import Warehouse
+from blocks.warehouse import TableSpec, Warehouse
 from engine.runner import PhaseResult
 
 # NBA game dates are US Eastern dates: "yesterday" is yesterday in New York, wherever this runs.
@@ -83,13 +84,12 @@ class DailyReport:
         return "\n".join(lines)
 
 
-def day_tables(warehouse: Warehouse, game_date: date, top_n: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The date's games and top scorers, as far as the warehouse has them."""
-    from tasks.analytics import PLAYER_GAME_SUMMARY
-    from tasks.raw import RAW_SCHEDULE
-
+def day_tables(warehouse: Warehouse, game_date: date, tables: Mapping[str, TableSpec],
+               top_n: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """The date's games and top scorers, as far as the warehouse has them (`tables`: the
+    phases' tables by name)."""
     games = (warehouse.query(GAMES_SQL, {"game_date": game_date})
-             if warehouse.has_table(RAW_SCHEDULE) else pd.DataFrame())  # fmt: skip
+             if warehouse.has_table(tables["schedule"]) else pd.DataFrame())  # fmt: skip
     scorers = (warehouse.query(TOP_SCORERS_SQL, {"game_date": game_date, "top_n": top_n})
-               if warehouse.has_table(PLAYER_GAME_SUMMARY) else pd.DataFrame())  # fmt: skip
+               if warehouse.has_table(tables["player_game_summary"]) else pd.DataFrame())  # fmt: skip
     return games, scorers

@@ -67,7 +67,7 @@ def code_version(fn: Callable[..., Any], sql: Iterable[Path] = ()) -> str:
         seen.add(id(obj))
         target = inspect.unwrap(obj)
         tree = _strip_docstrings(ast.parse(textwrap.dedent(inspect.getsource(target))))
-        digest.update(f"{target.__module__}.{target.__qualname__}".encode())
+        digest.update(target.__qualname__.encode())
         digest.update(ast.dump(tree, include_attributes=False).encode())
         scope = getattr(target, "__globals__", None) or vars(inspect.getmodule(target))
         for node in ast.walk(tree):

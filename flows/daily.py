@@ -18,7 +18,7 @@ from flows.analytics import analytics
 from flows.precompute import precompute
 from flows.raw import raw
 from flows.validate import validate
-from tasks.phases import ALL_TABLES, PHASES, processable
+from tasks.phases import ALL_TABLES, PHASES, TABLES, processable
 from tasks.validate import report_of
 
 PHASE_FLOWS = {"raw": raw, "analytics": analytics, "precompute": precompute}
@@ -72,6 +72,6 @@ def daily(game_date: date | None = None) -> DailyReport:
             raise DailyFailed(report)
         return report
     finally:
-        games, scorers = day_tables(warehouse, game_date)
+        games, scorers = day_tables(warehouse, game_date, TABLES)
         report.games = len(games)
         create_markdown_artifact(report.to_markdown(games, scorers), key="daily-report", description=report.headline())

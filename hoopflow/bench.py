@@ -9,7 +9,7 @@ Wall seconds exclude the ephemeral API's start-up (reported apart). Peak RSS is 
 process's own (the ephemeral API server runs in a child process
 of its own and is not included).
 
-    python -m hoopflow.bench [--start D] [--end D] [--keep]
+    python -m hoopflow.bench [--start D] [--end D] [--source-dir DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -104,10 +104,11 @@ def _direct(start: date, end: date) -> dict:
     }
 
 
-def _child(kind: str, root: Path, start: date, end: date) -> dict:
+def _child(kind: str, root: Path, start: date, end: date, source_dir: Path | None) -> dict:
     home = root / kind
     env = {
         **os.environ,
+        **({"HOOPFLOW_SOURCE_DIR": str(source_dir)} if source_dir else {}),
         "HOOPFLOW_HOME": str(home),
         "PREFECT_HOME": str(root / f"{kind}-prefect"),  # a fresh API database per run
         "PREFECT_LOCAL_STORAGE_PATH": str(home / "results"),
@@ -133,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=date.fromisoformat)
     parser.add_argument("--end", type=date.fromisoformat)
     parser.add_argument("--keep", action="store_true", help="keep the bench homes")
+    parser.add_argument("--source-dir", type=Path, help="a source folder of season folders (default: the bundled one)")
     parser.add_argument("--child", choices=("flows", "direct"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.source_dir:
+        args.source_dir = args.source_dir.resolve()
+        os.environ["HOOPFLOW_SOURCE_DIR"] = str(args.source_dir)
     if args.start is None or args.end is None:
         from blocks.settings import get_settings
 
@@ -147,13 +152,14 @@ def main(argv: list[str] | None = None) -> int:
 
     root = Path(tempfile.mkdtemp(prefix="hoopflow-bench-"))
     try:
-        flows = _child("flows", root, args.start, args.end)
-        direct = _child("direct", root, args.start, args.end)
+        flows = _child("flows", root, args.start, args.end, args.source_dir)
+        direct = _child("direct", root, args.start, args.end, args.source_dir)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     figures = {
         "range": f"{args.start}..{args.end}",
+        "source_dir": str(args.source_dir or "bundled"),
         "cpus": os.cpu_count(),
         "flows": flows,
         "direct": direct,

@@ -39,7 +39,7 @@ def test_every_flow_is_deployed_to_both_targets_named_for_them():
         by_flow.setdefault(d["entrypoint"], {})[d["name"]] = d
     assert set(by_flow) == {
         "flows/daily.py:daily", "flows/backfill.py:backfill", "flows/validate.py:validate", "flows/ml.py:ml",
-        "flows/fanout.py:raw_range", "flows/fanout.py:analytics_range", "flows/fanout.py:precompute_range",
+        "flows/raw.py:raw", "flows/analytics.py:analytics", "flows/precompute.py:precompute",
     }  # fmt: skip
     for targets in by_flow.values():
         assert set(targets) == set(TARGETS)
@@ -55,7 +55,7 @@ def test_queues_put_the_daily_run_first_and_chunks_last():
 
     priority = {q.name: q.priority for q in QUEUES}
     queue_of = {d["entrypoint"].rsplit(":", 1)[1]: d["work_pool"]["work_queue_name"] for d in DEPLOYMENTS}
-    assert priority[queue_of["daily"]] < priority[queue_of["backfill"]] < priority[queue_of["raw_range"]]
+    assert priority[queue_of["daily"]] < priority[queue_of["backfill"]] < priority[queue_of["raw"]]
     assert {d["work_pool"]["work_queue_name"] for d in DEPLOYMENTS} <= set(priority)
     daily = [d for d in DEPLOYMENTS if d["entrypoint"].endswith(":daily")]
     for d in daily:
@@ -119,3 +119,14 @@ def test_cloud_run_deployments_render_a_job_without_a_gcp_project(deployment, pr
 
 def test_names_say_what_a_deployment_is_for():
     assert not {d["name"] for d in DEPLOYMENTS} & {"prod", "default", "main"}
+
+
+def test_the_phase_flows_are_the_declared_phases_in_order():
+    """One flow per declared phase, deployed under the phase's name (the fan-out children)."""
+    from flows.backfill import PHASE_FLOWS
+    from tasks.phases import PHASE_NAMES
+
+    assert tuple(PHASE_FLOWS) == PHASE_NAMES
+    assert [f.name for f in PHASE_FLOWS.values()] == list(PHASE_NAMES)
+    deployed = {d["entrypoint"].rsplit(":", 1)[1] for d in DEPLOYMENTS}
+    assert set(PHASE_NAMES) <= deployed

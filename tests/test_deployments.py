@@ -162,8 +162,7 @@ def test_setup_and_deploy_create_what_prefect_yaml_declares(server):
     deployments = server.api("/deployments/filter", {})
     flows = {f["id"]: f["name"] for f in server.api("/flows/filter", {})}
     assert {(flows[d["flow_id"]], d["name"]) for d in deployments} == local
-    assert {name for name, _ in local} == {"daily", "backfill", "validate", "ml", "raw-range", "analytics-range",
-                                           "precompute-range"}  # fmt: skip
+    assert {name for name, _ in local} == {"daily", "backfill", "validate", "ml", "raw", "analytics", "precompute"}
 
     daily = next(d for d in deployments if flows[d["flow_id"]] == "daily")
     schedule = daily["schedules"][0]["schedule"]
@@ -225,7 +224,7 @@ def test_a_failed_fanout_chunk_fails_the_backfill_naming_it(server, season_csv):
         "backfill/local", start=FANOUT_DATES[0], end=FANOUT_DATES[-1], phases=["raw"],
         executor="deployments", chunk_days=2,
     )  # fmt: skip
-    children = [r for r in server.flow_runs("raw-range") if r["parent_task_run_id"] is not None]
+    children = [r for r in server.flow_runs("raw") if r["parent_task_run_id"] is not None]
     names = {r["name"]: r["state"]["type"] for r in children}
     # Game dates 10-28 … 11-02 in 2-day chunks; the chunk with the corrupted date failed alone.
     assert names == {

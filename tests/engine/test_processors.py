@@ -1,0 +1,101 @@
+"""The declarations and what is derived from them: the tasks, the table lists, the checks a
+phase declaration gets, and code versions that follow a processor's own code only."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from blocks.settings import REPO_ROOT
+from engine.phase_run import processor_task
+from engine.processors import Phase, Processor, Read
+from tasks.analytics import PLAYER_GAME_SUMMARY, TEAM_OFFENSE
+from tasks.phases import ALL_TABLES, DATA_TABLES, PHASE_TABLES, PHASES, PROCESSORS, TABLE_PROCESSORS
+
+
+def test_each_processor_has_one_name_for_table_task_and_ledger():
+    for phase in PHASES:
+        for p in phase.processors:
+            task = processor_task(p)
+            assert p.name == p.table.name == task.name
+            assert task.task_run_name == p.name.replace("_", "-") + "-{game_date}"
+            assert TABLE_PROCESSORS[p.table.name] == (p.name,)
+    assert PHASE_TABLES == {ph.name: tuple(p.table for p in ph.processors) for ph in PHASES}
+    assert len({s.id for s in ALL_TABLES}) == len(ALL_TABLES) == len(DATA_TABLES) + 2
+
+
+def test_pipeline_order_inside_analytics_and_precompute():
+    names = {ph.name: [p.name for p in ph.processors] for ph in PHASES}
+    assert names["analytics"].index("player_game_summary") > names["analytics"].index("team_offense_game_summary")
+    assert names["analytics"][-1] == "player_game_context"
+    assert names["precompute"][-1] == "ml_feature_store"
+    # Every read names a declared processor of this or an earlier phase.
+    seen: set[str] = set()
+    for ph in PHASES:
+        own = {p.name for p in ph.processors}
+        for p in ph.processors:
+            assert all(r.processor in seen | own for r in p.reads), p.name
+        seen |= own
+
+
+def test_a_declaration_that_breaks_the_rules_is_refused():
+    def compute(run):
+        raise AssertionError
+
+    with pytest.raises(ValueError, match="one name for both"):
+        Processor("summary", PLAYER_GAME_SUMMARY, compute)
+    offense = Processor(TEAM_OFFENSE.name, TEAM_OFFENSE, compute)
+    reads_offense = Processor(PLAYER_GAME_SUMMARY.name, PLAYER_GAME_SUMMARY, compute, reads=(Read(TEAM_OFFENSE.name),))
+    with pytest.raises(ValueError, match="of its own phase"):
+        Phase("x", (offense, reads_offense))
+    with pytest.raises(ValueError, match="not an earlier processor"):
+        Phase("x", (Processor(PLAYER_GAME_SUMMARY.name, PLAYER_GAME_SUMMARY, compute, after=(TEAM_OFFENSE.name,)),))
+    with pytest.raises(ValueError, match="unknown window"):
+        Processor(TEAM_OFFENSE.name, TEAM_OFFENSE, compute, reads=(Read("schedule", "month"),))  # type: ignore[arg-type]
+
+
+def _analytics_versions(tmp_path: Path, edit=lambda s: s) -> dict[str, str]:
+    """The analytics processors' versions of a copy of tasks/analytics.py, after `edit`."""
+    source = edit((REPO_ROOT / "tasks" / "analytics.py").read_text())
+    name = f"tasks.probe_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name.split('.')[1]}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return {p.name: p.version for p in module.ANALYTICS.processors}
+
+
+def _replace(old: str, new: str):
+    def edit(source: str) -> str:
+        assert old in source, old
+        return source.replace(old, new)
+
+    return edit
+
+
+def test_code_versions_follow_the_compute_code_not_the_module_file(tmp_path):
+    base = _analytics_versions(tmp_path)
+    assert base == _analytics_versions(tmp_path)  # deterministic
+    assert len(set(base.values())) == len(base)  # each processor its own version
+    # A docstring, a comment, a table description: nothing any formula computes.
+    assert _analytics_versions(tmp_path, _replace('"""Rest and load of each player', '"""Rest, load of each player')) == base
+    assert _analytics_versions(tmp_path, _replace("One row per team per game: the team's offence.", "Team offence.")) == base
+    assert _analytics_versions(tmp_path, _replace("def possessions(", "# why possessions\ndef possessions(")) == base
+    # A formula: possessions feeds the team tables, not the player context.
+    changed = _analytics_versions(tmp_path, _replace("return fga + 0.44 * fta - oreb + tov", "return fga + 0.45 * fta - oreb + tov"))
+    assert changed["team_offense_game_summary"] != base["team_offense_game_summary"]
+    assert changed["player_game_context"] == base["player_game_context"]
+    # A constant a formula uses changes it too (the paint zones feed the zone counts).
+    zones = _analytics_versions(tmp_path, _replace('PAINT_ZONES = ("Restricted Area", "In The Paint (Non-RA)")',
+                                                   'PAINT_ZONES = ("Restricted Area",)'))  # fmt: skip
+    assert zones["player_game_summary"] != base["player_game_summary"]
+
+
+def test_every_processor_of_every_phase_is_registered():
+    assert set(PROCESSORS) == {p.name for ph in PHASES for p in ph.processors}
