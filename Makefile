@@ -31,7 +31,7 @@ demo: install
 
 # Not a test: measures a full-season backfill on fresh homes and prints JSON figures.
 bench: install
-	$(BIN)/python -m hoopflow.bench
+	$(BIN)/python -m hoopflow.bench --growth
 
 test: install $(BQEMU_STAMP)
 	$(BIN)/python -m pytest

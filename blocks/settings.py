@@ -130,12 +130,21 @@ class Settings(BaseSettings):
     # Prefect server; off for the CLI's ephemeral API, which cannot free a killed run's lock.
     write_locks: bool = False
     results: ResultsSettings = Field(default_factory=ResultsSettings)
+    # Processor tasks a phase flow runs at once; None: 1 on DuckDB (one writer, and pandas
+    # holds the GIL), 8 on BigQuery (tasks mostly wait on its API).
+    task_workers: int | None = Field(default=None, ge=1)
     gcp: GcpSettings = Field(default_factory=GcpSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     # Validation thresholds (one section per table), and overrides of any of their values:
     # HOOPFLOW_THRESHOLDS__PLAYER_GAME_SUMMARY__NULL_RATES__USAGE_RATE=0.05
     thresholds_file: Path = REPO_ROOT / "config" / "thresholds.yaml"
     thresholds: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def task_pool_size(self) -> int:
+        if self.task_workers is not None:
+            return self.task_workers
+        return 1 if self.warehouse == "duckdb" else 8
 
     @property
     def duckdb_path(self) -> Path:

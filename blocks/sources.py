@@ -76,6 +76,10 @@ class Source(Block):
     def fingerprint(self, table: str, game_date: date) -> str:
         """Changes whenever what `fetch(table, game_date)` returns may have changed."""
 
+    def fetch_csv(self, table: str, game_date: date) -> bytes:
+        """`fetch` as the CSV file that lands (what the raw phase writes to the landing zone)."""
+        return to_csv_bytes(self.fetch(table, game_date))
+
 
 class BundledSeasonSource(Source):
     """Season folders on disk: `<source_dir>/<season>/{player_box,schedule,shots}.csv.gz`."""
@@ -132,7 +136,28 @@ class BundledSeasonSource(Source):
     def fingerprint(self, table: str, game_date: date) -> str:
         # The hash of exactly the bytes an extract would land: an edit to one date of a
         # season file re-extracts that date only.
-        return hashlib.sha256(to_csv_bytes(self.fetch(table, game_date))).hexdigest()
+        return hashlib.sha256(self.fetch_csv(table, game_date)).hexdigest()
+
+    def fetch_csv(self, table: str, game_date: date) -> bytes:
+        # Planning hashes every date's file and the raw phase lands it: write it once.
+        paths = [d / f"{table}.csv.gz" for d in self._season_dirs()]
+        stats = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p.is_file())
+        if table not in SOURCE_TABLES:
+            raise ValueError(f"unknown source table {table!r}; expected one of {SOURCE_TABLES}")
+        self._by_date(table)  # a season folder without this table's file fails as fetch does
+        return _csv_of_date(table, game_date, stats)
+
+
+@lru_cache(maxsize=4096)
+def _csv_of_date(table: str, game_date: date, stats: tuple[tuple[str, int, int], ...]) -> bytes:
+    """The date's rows of one table as a CSV file, keyed on the season files' stat."""
+    frames: dict[date, pd.DataFrame] = {}
+    for path, mtime_ns, size in stats:
+        frames.update(_read_by_date(path, mtime_ns, size))
+    rows = frames.get(game_date)
+    if rows is None:
+        rows = pd.DataFrame(columns=list(SOURCE_COLUMNS[table]), dtype="object")
+    return to_csv_bytes(rows.reset_index(drop=True))
 
 
 @lru_cache(maxsize=16)

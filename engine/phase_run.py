@@ -14,9 +14,10 @@ from functools import cache
 from typing import Any
 
 from prefect import Task, task
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks.settings import get_settings
-from engine.ledger import Written
+from engine.ledger import RUN_LEDGER, Written
 from engine.policies import TRANSIENT_RETRIES, processor_cache
 from engine.processors import Phase, PhasePlan, Processor, plan_phase
 from engine.runner import REPROCESS, PhaseFailed, PhaseResult
@@ -79,23 +80,31 @@ def run_phase(
     plan = plan_phase(phase, days, registry(catalog))
     result = PhaseResult(phase.name, stage, days)
     to_run = todo(plan, reprocess, result)
+    if to_run:  # a phase flow run on its own (its deployment) may be the first on a new warehouse
+        get_settings().warehouse_block().ensure_tables([RUN_LEDGER, *phase.tables])
     tasks = {p.name: processor_task(p) for p in phase.processors}
     if reprocess == "all":  # run again even what the cache holds
         tasks = {name: t.with_options(refresh_cache=True) for name, t in tasks.items()}
     futures: dict[date, dict[str, Any]] = {}
-    for d in to_run:
-        step = plan.dates[d]
-        if step.missing:
-            result.failed[d] = step.missing
-            continue
-        submitted: dict[str, Any] = {}
-        for p in phase.processors:
-            submitted[p.name] = tasks[p.name].submit(
-                d, step.fingerprints[p.name], step.season, wait_for=[submitted[a] for a in p.after]
-            )
-        futures[d] = submitted
-    for d, submitted in futures.items():
-        _collect(phase, d, submitted, result)
+    # Dates side by side on a pool sized for the warehouse (Settings.task_pool_size): one
+    # worker on DuckDB (one writer; GIL-bound pandas: 4 threads were slower than 1), several
+    # on BigQuery, whose work is waiting on its API.
+    with ThreadPoolTaskRunner(max_workers=get_settings().task_pool_size) as runner:
+        for d in to_run:
+            step = plan.dates[d]
+            if step.missing:
+                result.failed[d] = step.missing
+                continue
+            submitted: dict[str, Any] = {}
+            for p in phase.processors:
+                submitted[p.name] = runner.submit(
+                    tasks[p.name],
+                    parameters={"game_date": d, "fingerprint": step.fingerprints[p.name], "season": step.season},
+                    wait_for=[submitted[a] for a in p.after],
+                )
+            futures[d] = submitted
+        for d, submitted in futures.items():
+            _collect(phase, d, submitted, result)
     result.ran = list(to_run)
     result.seconds = time.perf_counter() - t0
     if result.failed:
@@ -140,12 +149,17 @@ def run_phase_directly(phase: Phase, catalog: Sequence[Phase], dates: Sequence[d
         if step.missing:
             result.failed[d] = step.missing
             continue
+        blocked: set[str] = set()  # as in the flow: what runs after a failure does not run
         for p in phase.processors:
+            if blocked & set(p.after):
+                blocked.add(p.name)
+                continue
             try:
                 written = execute(p, d, step.fingerprints[p.name], step.season)
             except Exception as exc:
-                result.failed[d] = f"{p.name}: {type(exc).__name__}: {exc}"
-                break
+                result.failed.setdefault(d, f"{p.name}: {type(exc).__name__}: {exc}")
+                blocked.add(p.name)
+                continue
             result.rows[written.table] = result.rows.get(written.table, 0) + written.rows
     result.seconds = time.perf_counter() - t0
     return result

@@ -90,6 +90,8 @@ def backfill_dates(catalog: Sequence[Phase], phases: list[str], dates: list[date
 def upstream_gaps(catalog: Sequence[Phase], phases: list[str], plan_dates: Mapping[str, list[date]]) -> list[str]:
     """What the phases of a backfill read from phases it does not run and that is not there,
     one message each with the command that fills it (the backfill then runs nothing)."""
+    from blocks.settings import get_settings
+    from engine.ledger import RUN_LEDGER, latest_runs
     from engine.phase_run import registry
 
     registered = registry(catalog)
@@ -98,14 +100,30 @@ def upstream_gaps(catalog: Sequence[Phase], phases: list[str], plan_dates: Mappi
     for name in phases:
         phase = next(p for p in catalog if p.name == name)
         plan = plan_phase(phase, plan_dates[name], registered)
-        gaps: dict[str, set[date]] = {}
+        gaps: dict[str, set[date]] = {}  # upstream phase → its dates this phase misses
         for step in plan.dates.values():
             if step.missing_input and owner.get(step.missing_input[0]) not in phases:
-                gaps.setdefault(step.missing_input[0], set()).update(step.missing_input[1])
-        for processor, missing in gaps.items():
-            first, last, upstream = min(missing), max(missing), owner.get(processor, "?")
+                gaps.setdefault(owner.get(step.missing_input[0], "?"), set()).update(step.missing_input[1])
+        for upstream, missing in gaps.items():
+            # A plan names a date's first missing input only: every table of the upstream phase
+            # this one reads is checked, over the dates it reads it (a season's history too).
+            history = backfill_dates(catalog, [upstream, name], plan_dates[name], get_settings().source_block())
+            warehouse = get_settings().warehouse_block()
+            runs = latest_runs(warehouse, min(history[upstream]), max(history[upstream])) if (
+                history[upstream] and warehouse.has_table(RUN_LEDGER)) else None  # fmt: skip
+            loaded = set(zip(runs.processor, runs.game_date, strict=True)) if runs is not None else set()
+            reads = {r.processor for p in phase.processors for r in p.reads if owner.get(r.processor) == upstream}
+            seasonal = {r.processor for p in phase.processors for r in p.reads if r.window != "date"}
+            absent = []
+            for processor in (q for q in registered if q in reads):
+                days = history[upstream] if processor in seasonal else plan_dates[name]
+                lacking = {d for d in days if (processor, d) not in loaded}
+                missing |= lacking
+                absent += [registered[processor].table.id] if lacking else []
+            tables = ", ".join(absent) or upstream
+            first, last = min(missing), max(missing)
             messages.append(
-                f"{name} needs {registered[processor].table.id} for {len(missing)} game dates that are not "
+                f"{name} needs {tables} for {len(missing)} game dates that are not "
                 f"loaded ({first} → {last}): run `hoopflow backfill --start {first} --end {last} --phases "
                 f"{upstream}` first, or add {upstream} to --phases"
             )
@@ -246,7 +264,8 @@ class PhaseRunner:
         with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             for chunk in chunk_dates(todo, self.chunk_days):
                 state = self.flows[phase](chunk[0], chunk[-1], self.reprocess, dates=chunk, return_state=True)
-                self._record(result, phase, chunk, state, state.name)
+                name = f"{phase}-{chunk[0]}" + (f"-{chunk[-1]}" if chunk[-1] != chunk[0] else "")  # its run name
+                self._record(result, phase, chunk, state, name)
                 if stage != "inputs":
                     self.progress.advance(len(chunk))
         result.ran.sort()
@@ -269,7 +288,8 @@ class PhaseRunner:
             if not isinstance(chunk_result, PhaseResult) or not chunk_result.failed:
                 message = f"{name} ({state.name}): {state.message or 'no message'}"
                 result.failed.update({d: message for d in chunk if d not in result.failed})
-            result.failed_chunks.append(f"{name} ({state.name})")
+            why = str(value) if isinstance(value, BaseException) else state.message or "no message"
+            result.failed_chunks.append(f"{name} ({state.name}): {why}")
             for d in sorted(d for d in chunk if d in result.failed):
                 self.logger.error("%s %s failed: %s", phase, d, result.failed[d])
 

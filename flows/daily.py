@@ -69,6 +69,7 @@ def daily(game_date: date | None = None) -> DailyReport:
                 report.stopped_by = result.gate_message()
                 break
         if report.failed:
+            report.games = len(day_tables(warehouse, game_date, TABLES)[0])  # the failure's message counts them
             raise DailyFailed(report)
         return report
     finally:

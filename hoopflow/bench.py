@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 
@@ -129,14 +129,45 @@ def _child(kind: str, root: Path, start: date, end: date, source_dir: Path | Non
     return figures
 
 
+def two_seasons(folder: Path) -> Path:
+    """A source folder of two seasons for the growth figure: the bundled 2023-24 and the same
+    season moved 52 weeks later as "2024-25" (dates + 364 days, so weekdays and rest days are
+    kept; game ids and season ids relabelled). A cost measurement only: not real data."""
+    import pandas as pd
+
+    from blocks.settings import BUNDLED_SOURCE_DIR
+
+    src = BUNDLED_SOURCE_DIR / "2023-24"
+    shutil.copytree(src, folder / "2023-24", dirs_exist_ok=True)
+    later = folder / "2024-25"
+    later.mkdir(parents=True, exist_ok=True)
+    for name in ("schedule", "player_box", "shots"):
+        df = pd.read_csv(src / f"{name}.csv.gz", dtype=str, keep_default_na=False)
+        df["GAME_DATE"] = (pd.to_datetime(df.GAME_DATE) + pd.Timedelta(days=364)).dt.strftime("%Y-%m-%d")
+        df["GAME_ID"] = df.GAME_ID.str.slice(0, 3) + "24" + df.GAME_ID.str.slice(5)
+        if "SEASON" in df:
+            df["SEASON"] = "2024-25"
+        if "SEASON_ID" in df:
+            df["SEASON_ID"] = "22024"
+        df.to_csv(later / f"{name}.csv.gz", index=False)
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hoopflow.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--start", type=date.fromisoformat)
     parser.add_argument("--end", type=date.fromisoformat)
     parser.add_argument("--keep", action="store_true", help="keep the bench homes")
     parser.add_argument("--source-dir", type=Path, help="a source folder of season folders (default: the bundled one)")
-    parser.add_argument("--child", choices=("flows", "direct"), help=argparse.SUPPRESS)
+    parser.add_argument("--two-seasons", type=Path, metavar="DIR",
+                        help="write the two-season source folder for the growth figure to DIR and exit")  # fmt: skip
+    parser.add_argument("--growth", action="store_true",
+                        help="also run the flows on two seasons (see two_seasons) and report the cost ratio")  # fmt: skip
+    parser.add_argument("--child", choices=("flows", "flows-two", "direct"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.two_seasons:
+        print(two_seasons(args.two_seasons))
+        return 0
     if args.source_dir:
         args.source_dir = args.source_dir.resolve()
         os.environ["HOOPFLOW_SOURCE_DIR"] = str(args.source_dir)
@@ -146,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         dates = get_settings().source_block().game_dates(date.min, date.max)
         args.start, args.end = args.start or dates[0], args.end or dates[-1]
     if args.child:
-        run = _flows if args.child == "flows" else _direct
+        run = _direct if args.child == "direct" else _flows
         print(json.dumps(run(args.start, args.end)))
         return 0
 
@@ -154,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         flows = _child("flows", root, args.start, args.end, args.source_dir)
         direct = _child("direct", root, args.start, args.end, args.source_dir)
+        growth = None
+        if args.growth:
+            both = two_seasons(root / "two-seasons")
+            two = _child("flows-two", root, args.start, args.end + timedelta(days=364), both)
+            growth = {"flows_two_seasons": two,
+                      "two_over_one": round(two["wall_seconds"] / flows["wall_seconds"], 2)}  # fmt: skip
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -164,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "flows": flows,
         "direct": direct,
         "orchestration_overhead_ratio": round(flows["wall_seconds"] / direct["wall_seconds"], 2),
+        **({"growth": growth} if growth else {}),
     }
     print(json.dumps(figures, indent=2))
     return 0

@@ -72,9 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     bf.add_argument("--test-from", type=_date, metavar="D",
                     help="ml phase: first test date (default: the last fifth of the range's dates)")  # fmt: skip
     bf.add_argument("--executor", choices=("in-process", "deployments"), default="in-process",
-                    help="deployments: each phase's chunks as runs of its <phase>-range/local deployment "
+                    help="deployments: each phase's chunks as runs of its <phase>/local deployment "
                     "(needs a Prefect server, the deployments and a worker)")  # fmt: skip
-    bf.add_argument("--chunk-days", type=int, default=7, metavar="N", help="days per chunk (--executor deployments)")
+    bf.add_argument("--chunk-days", type=int, default=30, metavar="N",
+                    help="calendar days per chunk: one phase subflow, or deployment run, each (default 30)")  # fmt: skip
 
     dy = commands.add_parser("daily", help="the nightly run for one date (default: yesterday in New York)")
     dy.add_argument("--date", type=_date, metavar="D", help="the game date (default: yesterday in New York)")

@@ -7,6 +7,7 @@ test can call them on the CSVs without Prefect or a warehouse. Formulas: DESIGN 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -314,8 +315,12 @@ def _of_date(run: ProcessorRun, table: str) -> pd.DataFrame:
 
 
 def _team_inputs(run: ProcessorRun) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    return (_of_date(run, "nba_raw.player_boxscores"), _of_date(run, "nba_raw.schedule"),
-            _of_date(run, "nba_raw.shots"))  # fmt: skip
+    box, schedule = _of_date(run, "nba_raw.player_boxscores"), _of_date(run, "nba_raw.schedule")
+    if schedule.empty or box.empty:  # a game date always has both: never write zeros for it
+        raise MissingInputError(
+            f"nba_raw has no schedule or box score rows for {run.game_date}: run the raw phase first"
+        )
+    return box, schedule, _of_date(run, "nba_raw.shots")
 
 
 def team_offense(run: ProcessorRun) -> pd.DataFrame:
@@ -333,19 +338,23 @@ def player_summary(run: ProcessorRun) -> pd.DataFrame:
     )
 
 
+CONTEXT_SQL = Path(__file__).resolve().parent / "sql" / "player_game_context.sql"
+
+
 def player_context(run: ProcessorRun) -> pd.DataFrame:
-    """The date's players (player_game_summary) with their earlier games this season (the
-    raw box scores)."""
-    earlier = run.warehouse.query(
-        "SELECT game_id, game_date, season, player_id, team_id, min AS minutes "
-        "FROM nba_raw.player_boxscores WHERE season = @season AND game_date < @game_date",
-        {"season": run.season, "game_date": run.game_date},
-    )
-    today = run.warehouse.query(
-        f"SELECT game_id, game_date, season, player_id, team_id, minutes FROM {PLAYER_GAME_SUMMARY.id} "
-        "WHERE game_date = @game_date", {"game_date": run.game_date},
-    )  # fmt: skip
-    return player_game_context(pd.concat([earlier, today], ignore_index=True), run.game_date)
+    """The date's players (player_game_summary) with rest and load from their raw box-score
+    rows of the season strictly before the date, counted by the warehouse
+    (sql/player_game_context.sql; the formula: player_game_context)."""
+    d = run.game_date
+    df = run.warehouse.query(CONTEXT_SQL.read_text(encoding="utf-8"), {
+        "game_date": d, "season": run.season, "since_7": d - timedelta(days=7),
+        "since_14": d - timedelta(days=14), "since_15": d - timedelta(days=15),
+    })  # fmt: skip
+    last = pd.to_datetime(df.pop("last_game_date")).dt.date
+    # Days off between games: 0 on a back-to-back, NULL before a season's first game.
+    df["days_rest"] = pd.array([None if pd.isna(x) else (d - x).days - 1 for x in last], dtype="Int64")
+    df["back_to_back"] = df["days_rest"].eq(0).fillna(False).astype(bool)
+    return df.reset_index(drop=True)
 
 
 _RAW_OF_DATE = (Read("schedule"), Read("player_boxscores"), Read("shots"))
@@ -361,7 +370,7 @@ ANALYTICS = Phase(
         # A season's earlier games: a date's context changes when any earlier date is reloaded.
         Processor(PLAYER_GAME_CONTEXT.name, PLAYER_GAME_CONTEXT, player_context,
                   reads=(Read("player_boxscores", "season_before"), Read(PLAYER_GAME_SUMMARY.name)),
-                  after=(PLAYER_GAME_SUMMARY.name,)),
+                  after=(PLAYER_GAME_SUMMARY.name,), sql=(CONTEXT_SQL,)),
     ),
     seasons=seasons_of,
 )  # fmt: skip

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,8 +171,8 @@ def fatigue_score(context: pd.DataFrame) -> pd.Series:
 
 
 def player_composite_factors(cache: pd.DataFrame, zones: pd.DataFrame, defense_today: pd.DataFrame,
-                             context: pd.DataFrame, offense: pd.DataFrame, players_today: pd.DataFrame,
-                             game_date: date) -> pd.DataFrame:  # fmt: skip
+                             context: pd.DataFrame, team_pace: pd.Series, league: float,
+                             players_today: pd.DataFrame, game_date: date) -> pd.DataFrame:  # fmt: skip
     """Adjustments for each cached player: fatigue 0–100, shot-zone mismatch ±10 (his zones
     vs the opponent's zone defence vs the league), pace ±3, usage spike ±3, and their sum."""
     p = cache[["player_id", "team_id", "team_pace_last_10", "usage_avg_last_5", "usage_avg_season"]].merge(
@@ -191,10 +193,9 @@ def player_composite_factors(cache: pd.DataFrame, zones: pd.DataFrame, defense_t
         edge += term.fillna(0)
     p["shot_zone_mismatch"] = (200 * edge).where(known, 0.0).clip(-10, 10)
     p["shot_zone_mismatch_known"] = known
-    form = team_form(offense, game_date)
-    opp_pace = p.opponent_team_id.map(form.pace_last_10)
+    opp_pace = p.opponent_team_id.map(team_pace)
     expected = (p.team_pace_last_10 + opp_pace) / 2
-    p["pace_adjustment"] = (0.3 * (expected - league_pace(offense, game_date))).fillna(0).clip(-3, 3)
+    p["pace_adjustment"] = (0.3 * (expected - league)).fillna(0).clip(-3, 3)
     p["usage_spike"] = (0.5 * (p.usage_avg_last_5 - p.usage_avg_season)).fillna(0).clip(-3, 3)
     p["total_adjustment"] = p[["shot_zone_mismatch", "pace_adjustment", "usage_spike"]].sum(axis=1) - p.fatigue_score / 20
     return p.assign(game_date=game_date).reset_index(drop=True)
@@ -396,14 +397,6 @@ PRECOMPUTE_TABLES = (TEAM_DEFENSE_ZONES, PLAYER_SHOT_ZONES, PLAYER_DAILY_CACHE, 
 # ---------------------------------------------------------------- the phase
 
 
-def _season_rows(wh, spec: TableSpec, season: str, game_date: date, columns: str = "*") -> pd.DataFrame:
-    """The season's rows up to and including the date (windows then cut strictly before)."""
-    return wh.query(
-        f"SELECT {columns} FROM {spec.id} WHERE season = @season AND game_date <= @game_date",
-        {"season": season, "game_date": game_date},
-    )
-
-
 def _today(run: ProcessorRun, spec: TableSpec) -> pd.DataFrame:
     return run.warehouse.query(f"SELECT * FROM {spec.id} WHERE game_date = @game_date", {"game_date": run.game_date})
 
@@ -423,27 +416,63 @@ def _teams_today(run: ProcessorRun) -> pd.DataFrame:
     )
 
 
+# The windows run in the warehouse (tasks/sql/<table>.sql): each player's (team's) earlier
+# games of the season numbered newest first, the last N aggregated, only the date's rows
+# returned, so a date costs the same early and late in a season. Window starts are
+# parameters computed here; the SQL is written once for DuckDB and BigQuery.
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+
+
+def sql_file(name: str) -> Path:
+    return SQL_DIR / f"{name}.sql"
+
+
+@cache
+def _sql(name: str) -> str:
+    return sql_file(name).read_text(encoding="utf-8")
+
+
+def _window(run: ProcessorRun, name: str, **params: object) -> pd.DataFrame:
+    return run.warehouse.query(_sql(name), {"game_date": run.game_date, "season": run.season, **params})
+
+
+def _with_date(run: ProcessorRun, df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(game_date=run.game_date, season=run.season).reset_index(drop=True)
+
+
 def team_defense_zones(run: ProcessorRun) -> pd.DataFrame:
-    defense = _season_rows(run.warehouse, TEAM_DEFENSE, run.season, run.game_date)
-    return team_defense_zone_analysis(defense, _teams_today(run), run.game_date).assign(season=run.season)
+    """Each team playing on the date: opponent FG% by zone over its last 15 games, against
+    the league's over the last 30 days (the formula: team_defense_zone_analysis)."""
+    df = _window(run, "team_defense_zone_analysis", defense_window=DEFENSE_WINDOW,
+                 league_since=run.game_date - timedelta(days=LEAGUE_DAYS))  # fmt: skip
+    return _with_date(run, df)
 
 
 def player_shot_zones(run: ProcessorRun) -> pd.DataFrame:
-    summary = _season_rows(run.warehouse, PLAYER_GAME_SUMMARY, run.season, run.game_date)
-    return player_shot_zone_analysis(summary, _players_today(run), run.game_date).assign(season=run.season)
+    """Zone rates and FG% over a player's last 10 and 20 games (player_shot_zone_analysis)."""
+    return _with_date(run, _window(run, "player_shot_zone_analysis"))
 
 
 def daily_cache(run: ProcessorRun) -> pd.DataFrame:
-    summary = _season_rows(run.warehouse, PLAYER_GAME_SUMMARY, run.season, run.game_date)
-    offense = _season_rows(run.warehouse, TEAM_OFFENSE, run.season, run.game_date)
-    return player_daily_cache(summary, offense, _players_today(run), run.game_date).assign(season=run.season)
+    """Scoring, minutes, usage windows of players with ≥ 3 earlier games, and their team's
+    form (player_daily_cache, team_form)."""
+    return _with_date(run, _window(run, "player_daily_cache", min_games=CACHE_MIN_GAMES))
+
+
+def team_pace_and_league(run: ProcessorRun) -> tuple[pd.Series, float]:
+    """team_id → pace over its last 10 games, and the league's pace over the last 30 days
+    (team_form, league_pace), for the teams playing on the date."""
+    df = _window(run, "team_form", league_since=run.game_date - timedelta(days=LEAGUE_DAYS))
+    league = float(df.league_pace.iloc[0]) if len(df) and pd.notna(df.league_pace.iloc[0]) else float("nan")
+    teams = df[df.team_id.notna()]
+    return pd.Series(teams.pace_last_10.astype("float64").values, index=teams.team_id.astype("int64")), league
 
 
 def composite_factors(run: ProcessorRun) -> pd.DataFrame:
+    team_pace, league = team_pace_and_league(run)
     return player_composite_factors(
         _today(run, PLAYER_DAILY_CACHE), _today(run, PLAYER_SHOT_ZONES), _today(run, TEAM_DEFENSE_ZONES),
-        _today(run, PLAYER_GAME_CONTEXT), _season_rows(run.warehouse, TEAM_OFFENSE, run.season, run.game_date),
-        _players_today(run), run.game_date,
+        _today(run, PLAYER_GAME_CONTEXT), team_pace, league, _players_today(run), run.game_date,
     ).assign(season=run.season)  # fmt: skip
 
 
@@ -476,15 +505,18 @@ PRECOMPUTE = Phase(
     name="precompute",
     processors=(
         Processor(TEAM_DEFENSE_ZONES.name, TEAM_DEFENSE_ZONES, team_defense_zones,
-                  reads=(_season(TEAM_DEFENSE.name), Read(TEAM_OFFENSE.name))),
+                  reads=(_season(TEAM_DEFENSE.name), Read(TEAM_OFFENSE.name)),
+                  sql=(sql_file("team_defense_zone_analysis"),)),
         Processor(PLAYER_SHOT_ZONES.name, PLAYER_SHOT_ZONES, player_shot_zones,
-                  reads=(_season(PLAYER_GAME_SUMMARY.name),)),
+                  reads=(_season(PLAYER_GAME_SUMMARY.name),), sql=(sql_file("player_shot_zone_analysis"),)),
         Processor(PLAYER_DAILY_CACHE.name, PLAYER_DAILY_CACHE, daily_cache,
-                  reads=(_season(PLAYER_GAME_SUMMARY.name), _season(TEAM_OFFENSE.name))),
+                  reads=(_season(PLAYER_GAME_SUMMARY.name), _season(TEAM_OFFENSE.name)),
+                  sql=(sql_file("player_daily_cache"),)),
         Processor(PLAYER_COMPOSITE.name, PLAYER_COMPOSITE, composite_factors,
                   reads=(Read(PLAYER_DAILY_CACHE.name), Read(PLAYER_SHOT_ZONES.name), Read(TEAM_DEFENSE_ZONES.name),
                          Read(PLAYER_GAME_CONTEXT.name), _season(TEAM_OFFENSE.name), Read(PLAYER_GAME_SUMMARY.name)),
-                  after=(TEAM_DEFENSE_ZONES.name, PLAYER_SHOT_ZONES.name, PLAYER_DAILY_CACHE.name)),
+                  after=(TEAM_DEFENSE_ZONES.name, PLAYER_SHOT_ZONES.name, PLAYER_DAILY_CACHE.name),
+                  sql=(sql_file("team_form"),)),
         Processor(ML_FEATURE_STORE.name, ML_FEATURE_STORE, feature_store,
                   reads=(Read(PLAYER_GAME_SUMMARY.name), Read(PLAYER_DAILY_CACHE.name), Read(PLAYER_SHOT_ZONES.name),
                          Read(PLAYER_COMPOSITE.name), Read(TEAM_DEFENSE_ZONES.name), Read(PLAYER_GAME_CONTEXT.name)),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import pandas as pd
-from blocks.sources import SOURCE_COLUMNS, SOURCE_TABLES, to_csv_bytes
+from blocks.sources import SOURCE_COLUMNS, SOURCE_TABLES
 from blocks.warehouse import TableSpec, Warehouse
 from engine.processors import Phase, Processor, ProcessorRun, Read
 
@@ -239,10 +239,9 @@ def raw_frames(
 def _land(run: ProcessorRun, table: str) -> tuple[pd.DataFrame, str]:
     """Fetch one source table for the date, land it as a CSV file exactly as received (the
     copy stays whatever happens next), and type it (LandingFileError names file and field)."""
-    rows = run.source.fetch(table, run.game_date)
-    data = to_csv_bytes(rows)
+    data = run.source.fetch_csv(table, run.game_date)
     uri = run.landing.write_bytes(landing_path(table, run.game_date), data)
-    run.detail.update(uri=uri, sha256=hashlib.sha256(data).hexdigest(), source_rows=len(rows))
+    run.detail.update(uri=uri, sha256=hashlib.sha256(data).hexdigest())
     return parse_landing_file(table, run.game_date, data, uri), uri
 
 

@@ -79,7 +79,9 @@ def test_daily_on_a_day_without_games_exits_0_with_the_note(prefect_api, capsys)
 
 def test_daily_exits_1_naming_the_missing_history(prefect_api, capsys):
     assert cli.main(["daily", "--date", "2023-10-25"]) == 1  # 2023-10-24 was never loaded
-    assert "needs nba_raw for every earlier game date" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "needs nba_raw.player_boxscores for every game date of its season before 2023-10-25" in err
+    assert "1 missing: 2023-10-24" in err
 
 
 def test_setup_is_idempotent_and_creates_the_rate_limit(prefect_api, hoopflow_home, capsys):
@@ -136,10 +138,16 @@ def test_status_prints_the_date_by_phase_grid(built_copy, capsys, season_csv):
     assert all(rows[d] == ["missing", "missing", "missing"] for d in dates if d not in built)
 
 
-def test_backfill_dry_run_prints_the_plan_and_writes_nothing(prefect_api, hoopflow_home, capsys):
+def test_backfill_dry_run_prints_the_plan_and_writes_nothing(prefect_api, hoopflow_home, capsys, season_csv):
     assert cli.main(["backfill", "--start", "2023-11-10", "--end", "2023-11-12", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "dry run" in out and "| raw | 3 |" in out and "| analytics | 3 |" in out
+    # precompute reads the season's analytics, which reads the season's raw: both would run
+    # from the season's first date (2023-10-24); precompute only on the range's three dates.
+    days = season_csv["schedule"].GAME_DATE
+    n = days[days.between("2023-10-24", "2023-11-12")].nunique()
+    assert "dry run" in out
+    assert f"| raw | {n} | 0 | 0 | 0 | {n} | 0 |" in out and f"| analytics | {n} | 0 | 0 | 0 | {n} | 0 |" in out
+    assert "| precompute | 3 | 0 | 0 | 0 | 3 | 0 |" in out
     assert not (hoopflow_home / "warehouse.duckdb").exists()
 
 

@@ -399,3 +399,63 @@ def test_bigquery_credentials_come_from_a_saved_gcp_credentials_block(
     assert client.project == "block-project"
     assert client._connection.API_BASE_URL == bigquery_emulator
     assert wh.table_ref("nba_raw", "schedule") == "`block-project.nba_raw.schedule`"
+
+
+# --- DuckDB only -----------------------------------------------------------------------------
+
+
+def test_duckdb_ledger_row_is_written_in_the_partitions_transaction(tmp_path: Path) -> None:
+    """`log=(RUN_LEDGER, row)` goes in with the partition or not at all: a frame that fails
+    (to conform before the transaction, or in the database inside it) leaves the partition
+    as it was and writes no ledger row."""
+    from blocks.warehouse_duckdb import DuckDBWarehouse
+    from engine.ledger import RUN_LEDGER, ledger_row
+
+    wh = DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+    wh.ensure_tables([TEAM_POINTS, RUN_LEDGER])
+
+    def row(fingerprint: str) -> pd.DataFrame:
+        return ledger_row("team_points", SECOND_DAY, "succeeded", fingerprint, "v1", INGESTED, 0.1, 2)
+
+    def ledger() -> list[tuple]:
+        return rows(wh, "SELECT processor, game_date, status, input_fingerprint, rows_written "
+                        "FROM nba_ops.run_ledger")  # fmt: skip
+
+    before = [(SECOND_DAY, 1, 100, "a"), (SECOND_DAY, 2, 90, "b")]
+    written = wh.replace_partitions(SECOND_DAY, {TEAM_POINTS: team_points(*before)}, log=(RUN_LEDGER, row("fp1")))
+    assert written == {"nba_test.team_points": 2}
+    assert points_on(wh, SECOND_DAY) == before
+    assert ledger() == [("team_points", SECOND_DAY, "succeeded", "fp1", 2)]
+
+    # A frame that fails to conform (NULL in a required column): neither is written.
+    no_team = team_points((SECOND_DAY, None, 120, "team_id is required"))
+    with pytest.raises(ValueError, match="NULL in required column 'team_id'"):
+        wh.replace_partitions(SECOND_DAY, {TEAM_POINTS: no_team}, log=(RUN_LEDGER, row("fp2")))
+    assert points_on(wh, SECOND_DAY) == before
+    assert ledger() == [("team_points", SECOND_DAY, "succeeded", "fp1", 2)]
+
+    # A frame that conforms but fails inside the transaction, after team_points' partition
+    # was already replaced (its table does not exist): that replacement is rolled back, and
+    # no ledger row is left.
+    not_created = TableSpec(dataset="nba_test", name="not_created", columns=(("game_date", "DATE"),))
+    after = [(SECOND_DAY, 3, 80, "new")]
+    frames = {TEAM_POINTS: team_points(*after), not_created: pd.DataFrame({"game_date": [SECOND_DAY]})}
+    with pytest.raises(Exception, match="not_created"):
+        wh.replace_partitions(SECOND_DAY, frames, log=(RUN_LEDGER, row("fp3")))
+    assert points_on(wh, SECOND_DAY) == before
+    assert ledger() == [("team_points", SECOND_DAY, "succeeded", "fp1", 2)]
+
+    # The ledger row itself failing inside the transaction (its table missing) rolls the
+    # partition back too: the two are one transaction, in both directions.
+    no_ledger = TableSpec(dataset="nba_ops", name="no_ledger", columns=RUN_LEDGER.columns,
+                          partition_by=None, required=RUN_LEDGER.required)  # fmt: skip
+    with pytest.raises(Exception, match="no_ledger"):
+        wh.replace_partitions(SECOND_DAY, {TEAM_POINTS: team_points(*after)}, log=(no_ledger, row("fp4")))
+    assert points_on(wh, SECOND_DAY) == before
+    assert ledger() == [("team_points", SECOND_DAY, "succeeded", "fp1", 2)]
+
+    # And a good write replaces both together.
+    wh.replace_partitions(SECOND_DAY, {TEAM_POINTS: team_points(*after)}, log=(RUN_LEDGER, row("fp5")))
+    assert points_on(wh, SECOND_DAY) == after
+    assert ledger() == [("team_points", SECOND_DAY, "succeeded", "fp1", 2),
+                        ("team_points", SECOND_DAY, "succeeded", "fp5", 2)]  # fmt: skip

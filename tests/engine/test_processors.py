@@ -4,6 +4,7 @@ phase declaration gets, and code versions that follow a processor's own code onl
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -64,6 +65,8 @@ def _analytics_versions(tmp_path: Path, edit=lambda s: s) -> dict[str, str]:
     name = f"tasks.probe_{uuid.uuid4().hex[:8]}"
     path = tmp_path / f"{name.split('.')[1]}.py"
     path.write_text(source)
+    if not (tmp_path / "sql").exists():  # the SQL beside it (a test may then edit the copy)
+        shutil.copytree(REPO_ROOT / "tasks" / "sql", tmp_path / "sql")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -95,6 +98,13 @@ def test_code_versions_follow_the_compute_code_not_the_module_file(tmp_path):
     zones = _analytics_versions(tmp_path, _replace('PAINT_ZONES = ("Restricted Area", "In The Paint (Non-RA)")',
                                                    'PAINT_ZONES = ("Restricted Area",)'))  # fmt: skip
     assert zones["player_game_summary"] != base["player_game_summary"]
+    # The SQL a processor runs is part of its version.
+    sql = tmp_path / "sql" / "player_game_context.sql"
+    sql.write_text(sql.read_text().replace("@since_7", "@since_14", 1))
+    edited = _analytics_versions(tmp_path)
+    assert edited["player_game_context"] != base["player_game_context"]
+    assert {k: v for k, v in edited.items() if k != "player_game_context"} == {
+        k: v for k, v in base.items() if k != "player_game_context"}
 
 
 def test_every_processor_of_every_phase_is_registered():

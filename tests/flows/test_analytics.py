@@ -9,11 +9,14 @@ import pandas as pd
 import pytest
 from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
+from blocks.settings import get_settings, reset_settings
+from engine.runner import PhaseFailed, PhaseResult, statuses_of
 from flows.analytics import analytics
 from flows.backfill import backfill
-from blocks.settings import get_settings, reset_settings
-from tasks.analytics import analytics_current_dates
-from tasks.raw import raw_current_dates
+from flows.raw import raw
+from tasks.analytics import ANALYTICS
+from tasks.phases import PHASES
+from tasks.raw import RAW
 from tests.conftest import SEASON_DIR
 
 pytestmark = pytest.mark.e2e
@@ -62,8 +65,12 @@ def test_backfill_raw_then_analytics_holds_every_identity(prefect_api, hoopflow_
 
     # Rerunning a date with the cache bypassed replaces its rows: no duplicates.
     before = _scalar(wh, "SELECT count(*) FROM nba_analytics.player_game_summary")
+    nov1 = date(2023, 11, 1)
+    assert analytics(nov1).ran == []  # current: nothing to do
     with temporary_settings({PREFECT_TASKS_REFRESH_CACHE: True}):
-        assert analytics(date(2023, 11, 1))
+        result = analytics(nov1, reprocess="all")
+    assert isinstance(result, PhaseResult) and result.ran == [nov1] and result.failed == {}
+    assert result.rows["player_game_summary"] == (season_csv["player_box"].GAME_DATE == str(nov1)).sum()
     assert _scalar(wh, "SELECT count(*) FROM nba_analytics.player_game_summary") == before
     assert _scalar(wh, """
         SELECT count(*) FROM (SELECT game_id, player_id FROM nba_analytics.player_game_summary
@@ -73,9 +80,66 @@ def test_backfill_raw_then_analytics_holds_every_identity(prefect_api, hoopflow_
 def test_a_date_without_raw_fails_clearly_and_writes_nothing(prefect_api, hoopflow_home):
     state = analytics(date(2023, 11, 1), return_state=True)
     assert state.is_failed()
-    assert "nba_raw is not loaded for 2023-11-01: run the raw phase first" in state.message
+    message = ("analytics: 1 of 1 dates failed: 2023-11-01: team_offense_game_summary for 2023-11-01 "
+               "needs nba_raw.schedule for 2023-11-01; 1 missing: 2023-11-01")
+    assert state.message.endswith(f"PhaseFailed: {message}")
+    failure = state.result(raise_on_failure=False)
+    assert isinstance(failure, PhaseFailed) and str(failure) == message
+    assert list(failure.result.failed) == [date(2023, 11, 1)]
     wh = get_settings().warehouse_block()
-    assert _scalar(wh, "SELECT count(*) FROM nba_analytics.team_offense_game_summary") == 0
+    for spec in ANALYTICS.tables:
+        assert not wh.has_table(spec) or _scalar(wh, f"SELECT count(*) FROM {spec.id}") == 0, spec.id
+
+
+def test_a_range_with_one_bad_date_writes_the_others_and_fails_naming_it(
+    prefect_api, hoopflow_home, season_csv, monkeypatch, tmp_path
+):
+    dates = ["2023-11-01", "2023-11-02", "2023-11-03", "2023-11-04"]
+    folder = tmp_path / "source" / "2023-24"
+    folder.mkdir(parents=True)
+    for name in ("schedule", "player_box", "shots"):
+        df = pd.read_csv(SEASON_DIR / f"{name}.csv.gz", dtype=str, keep_default_na=False)
+        df[df.GAME_DATE.isin(dates)].to_csv(folder / f"{name}.csv.gz", index=False)
+    monkeypatch.setenv("HOOPFLOW_SOURCE_DIR", str(folder.parent))
+    reset_settings()
+    first, last, bad = date(2023, 11, 1), date(2023, 11, 4), date(2023, 11, 3)
+    # The phase flows on their own (no backfill to create the tables first): raw, then analytics.
+    assert raw(first, last, return_state=True).is_completed()
+    wh = get_settings().warehouse_block()
+    # The date's raw partition goes missing from the warehouse behind the engine's back (the
+    # ledger still says it is loaded): analytics must fail that date, never write zeros.
+    for table in ("schedule", "player_boxscores", "shots"):
+        wh.query(f"DELETE FROM nba_raw.{table} WHERE game_date = @d", {"d": bad})
+
+    state = analytics(first, last, return_state=True)
+    assert state.is_failed()
+    failure = state.result(raise_on_failure=False)
+    assert isinstance(failure, PhaseFailed)
+    result = failure.result
+    days = [date.fromisoformat(d) for d in dates]
+    assert result.dates == result.ran == days
+    assert list(result.failed) == [bad]
+    # The first error of the date: its first processor's (the others waited on it, or failed alike).
+    assert result.failed[bad] == ("team_offense_game_summary: MissingInputError: nba_raw has no schedule or box "
+                                  "score rows for 2023-11-03: run the raw phase first")
+    assert str(failure) == f"analytics: 1 of 4 dates failed: 2023-11-03: {result.failed[bad]}"
+    assert state.message.endswith(f"PhaseFailed: {failure}")
+
+    box = season_csv["player_box"]
+    games = season_csv["schedule"].groupby("GAME_DATE").size()
+    for table, expected in (("player_game_summary", box.groupby("GAME_DATE").size()),
+                            ("player_game_context", box.groupby("GAME_DATE").size()),
+                            ("team_offense_game_summary", 2 * games), ("team_defense_game_summary", 2 * games)):  # fmt: skip
+        got = wh.query(f"SELECT game_date, count(*) AS n FROM nba_analytics.{table} GROUP BY 1")
+        got = dict(zip(pd.to_datetime(got.game_date).dt.strftime("%Y-%m-%d"), got.n, strict=True))
+        assert got == {d: expected[d] for d in dates if d != str(bad)}, table
+    ledger = wh.query("SELECT processor, status, error FROM nba_ops.run_ledger WHERE game_date = @d", {"d": bad})
+    failed = ledger[ledger.processor == "team_offense_game_summary"]
+    assert list(failed.status) == ["failed"] and failed.error.iloc[0].startswith("MissingInputError: ")
+    analytics_runs = ledger[ledger.processor.isin([p.name for p in ANALYTICS.processors])]
+    assert not (analytics_runs.status == "succeeded").any()
+    statuses = statuses_of(ANALYTICS, PHASES, days)
+    assert statuses[bad] == "failed" and {statuses[d] for d in days if d != bad} == {"current"}
 
 
 def test_a_changed_raw_date_recomputes_that_date_and_later_contexts(
@@ -94,28 +158,30 @@ def test_a_changed_raw_date_recomputes_that_date_and_later_contexts(
     wh = get_settings().warehouse_block()
     seen = _scalar(wh, "SELECT count(*) FROM nba_ops.run_ledger")
     days = [date.fromisoformat(d) for d in dates]
-    assert raw_current_dates(days) == analytics_current_dates(days) == set(days)
+    everything_current = dict.fromkeys(days, "current")
+    assert statuses_of(RAW, PHASES, days) == statuses_of(ANALYTICS, PHASES, days) == everything_current
 
     # A corrected box score on the first date: a player's minutes (enters later contexts).
     box = pd.read_csv(folder / "player_box.csv.gz", dtype=str, keep_default_na=False)
     row = box.index[box.GAME_DATE == "2023-11-01"][0]
     box.loc[row, "MIN"] = str(int(box.loc[row, "MIN"]) + 1)
     box.to_csv(folder / "player_box.csv.gz", index=False)
-    # The plan sees it before anything runs: only raw of 11-01 is stale. Once raw is reloaded,
-    # analytics of 11-01 is stale, and so are the later dates (their context window holds 11-01).
-    assert raw_current_dates(days) == set(days[1:])
+    # The plan sees it before anything runs: only raw of 11-01 is stale (analytics reads what
+    # raw wrote, which has not changed yet). Once raw is reloaded, analytics of 11-01 is stale,
+    # and so are the later dates (their context window holds 11-01).
+    assert statuses_of(RAW, PHASES, days) == {**everything_current, first: "stale"}
+    assert statuses_of(ANALYTICS, PHASES, days) == everything_current
     state = backfill(first, last, ["raw"], return_state=True)
     assert state.is_completed()
-    assert analytics_current_dates(days) == set()
+    assert statuses_of(ANALYTICS, PHASES, days) == dict.fromkeys(days, "stale")
     assert backfill(first, last, ["raw", "analytics"], return_state=True).is_completed()
-    assert raw_current_dates(days) == analytics_current_dates(days) == set(days)
+    assert statuses_of(RAW, PHASES, days) == statuses_of(ANALYTICS, PHASES, days) == everything_current
 
     new = wh.query("SELECT processor, game_date FROM nba_ops.run_ledger").iloc[seen:]
     reran = sorted(zip(new.processor, new.game_date.astype(str), strict=True))
     assert reran == sorted(
         [
-            ("extract_player_box", "2023-11-01"),
-            ("load_raw", "2023-11-01"),
+            ("player_boxscores", "2023-11-01"),  # the schedule and shots of 11-01 did not change
             ("team_offense_game_summary", "2023-11-01"),
             ("team_defense_game_summary", "2023-11-01"),
             ("player_game_summary", "2023-11-01"),

@@ -16,17 +16,24 @@ import pandas as pd
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+)
 from prefect.settings import PREFECT_API_URL
 
 from flows.backfill import backfill
 from blocks.settings import REPO_ROOT, get_settings, reset_settings
+from engine.runner import BackfillFailed
 from tests.conftest import ML_END, ML_START, copy_season, use_source
 
 pytestmark = pytest.mark.e2e
 
 DATES = ["2023-11-10", "2023-11-11", "2023-11-12"]
 START, END = date(2023, 11, 10), date(2023, 11, 12)
+RAW_PROCESSORS = ("schedule", "player_boxscores", "shots")  # ledger names = table names
 
 
 def _count(wh, sql: str, params=None) -> int:
@@ -118,7 +125,7 @@ def test_reprocess_failed_reruns_only_the_failed_date(prefect_api, hoopflow_home
     assert backfill(START, END, ["raw"], reprocess="failed", return_state=True).is_completed()
     new = _ledger(wh).iloc[first:]
     assert set(new.game_date) == {"2023-11-11"}  # only the failed date ran again
-    assert set(new.processor) == {"extract_shots", "load_raw"}  # the other extracts: cached
+    assert set(new.processor) == {"shots"}  # the schedule and box scores: current, cached
     assert (new.status == "succeeded").all()
 
 
@@ -132,7 +139,7 @@ def test_reprocess_all_reruns_every_date_bypassing_the_cache(prefect_api, hoopfl
     assert backfill(START, END, ["raw"], reprocess="all", return_state=True).is_completed()
     new = _ledger(wh).iloc[first:]
     assert sorted(zip(new.processor, new.game_date)) == sorted(
-        (p, d) for p in ("extract_schedule", "extract_player_box", "extract_shots", "load_raw") for d in DATES[:2]
+        (p, d) for p in RAW_PROCESSORS for d in DATES[:2]
     )
     assert _count(wh, "SELECT count(*) FROM (SELECT game_id, player_id FROM nba_raw.player_boxscores "
                       "GROUP BY 1, 2 HAVING count(*) > 1)") == 0  # fmt: skip
@@ -163,21 +170,24 @@ def test_a_killed_run_resumes_without_duplicates_or_lost_dates(prefect_api, hoop
         time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    assert len(list(landed.glob("*.csv"))) < 10  # it really stopped mid-phase
+    box = season_csv["player_box"]
+    in_range = box[box.GAME_DATE.between(str(start), str(end))]
+    assert len(list(landed.glob("*.csv"))) < in_range.GAME_DATE.nunique()  # it really stopped mid-phase
 
     reset_settings()
     wh = get_settings().warehouse_block()
     before = _ledger(wh)
-    done_before = set(before[(before.processor == "load_raw") & (before.status == "succeeded")].game_date)
+    ok = before[before.status == "succeeded"]
+    # A date is loaded when each raw processor (one per table) succeeded on it.
+    done_before = {d for d, runs in ok.groupby("game_date") if set(runs.processor) >= set(RAW_PROCESSORS)}
     assert done_before  # some dates were loaded before the kill
 
     state = backfill(start, end, ["raw", "analytics"], return_state=True)
     assert state.is_completed(), state.message  # the gates include duplicate keys and coverage
     after = _ledger(wh).iloc[len(before):]
     # Dates loaded before the kill were not loaded again; every other date was.
-    assert set(after[after.processor == "load_raw"].game_date).isdisjoint(done_before)
-    box = season_csv["player_box"]
-    in_range = box[box.GAME_DATE.between(str(start), str(end))]
+    assert set(after[after.processor.isin(RAW_PROCESSORS)].game_date).isdisjoint(done_before)
+    assert set(after[after.processor.isin(RAW_PROCESSORS)].game_date) == set(in_range.GAME_DATE) - done_before
     assert _count(wh, "SELECT count(*) FROM nba_raw.player_boxscores") == len(in_range)
     assert _count(wh, "SELECT count(*) FROM nba_analytics.player_game_summary") == len(in_range)
     assert _count(wh, "SELECT count(DISTINCT game_date) FROM nba_analytics.player_game_context") == (
@@ -200,13 +210,128 @@ def test_dry_run_writes_nothing(prefect_api, hoopflow_home, tmp_path, monkeypatc
     assert backfill(date(2023, 11, 10), date(2023, 11, 11), ["raw"], return_state=True).is_completed()
     wh = get_settings().warehouse_block()
     ledger = len(_ledger(wh))
-    report = backfill(START, END, ["analytics"], dry_run=True)
+    # raw is not loaded on 2023-11-12: the dry run says so, and ends failed as the run would.
+    state = backfill(START, END, ["analytics"], dry_run=True, return_state=True)
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, BackfillFailed)
+    report = error.report
     (plan,) = report.plans
     assert plan.to_run == [date(2023, 11, 10), date(2023, 11, 11), date(2023, 11, 12)]
-    assert plan.inputs_missing == [date(2023, 11, 12)]  # raw is not loaded there
+    assert plan.inputs_missing == [date(2023, 11, 12)]
+    assert "(2023-11-12 → 2023-11-12)" in report.stopped_by
+    assert "`hoopflow backfill --start 2023-11-12 --end 2023-11-12 --phases raw`" in report.stopped_by
     assert len(_ledger(wh)) == ledger
     assert _count(wh, "SELECT count(*) FROM nba_analytics.player_game_summary") == 0
     assert "inputs missing" in _artifact("backfill-report").data
+
+
+# ---------------------------------------------------------------- a range that starts mid-season
+
+MID_START, MID_END = date(2023, 11, 1), date(2023, 11, 20)
+SEASON_START = date(2023, 10, 24)  # the bundled season's first game date
+
+
+def _game_dates(season_csv, start: date, end: date) -> list[date]:
+    days = season_csv["schedule"].GAME_DATE
+    return sorted({date.fromisoformat(d) for d in days[days.between(str(start), str(end))]})
+
+
+def _children(state) -> list[str]:
+    """The names of the subflow runs of a backfill run."""
+    parent = FlowRunFilterParentFlowRunId(any_=[state.state_details.flow_run_id])
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=parent))
+    return sorted(r.name for r in runs)
+
+
+def test_a_mid_season_range_runs_raw_from_the_seasons_first_date(prefect_api, hoopflow_home, season_csv):
+    state = backfill(MID_START, MID_END, ["raw", "analytics"], return_state=True)
+    assert state.is_completed(), state.message  # no analytics date failed for missing history
+    report = state.result()
+    raw_dates = _game_dates(season_csv, SEASON_START, MID_END)
+    range_dates = _game_dates(season_csv, MID_START, MID_END)
+    assert raw_dates[0] == SEASON_START and range_dates[0] > SEASON_START
+    assert [(r.phase, r.stage, r.ran, r.failed) for r in report.results] == [
+        ("raw", "full", raw_dates, {}),  # from the season's first date: analytics reads it
+        ("analytics", "full", range_dates, {}),
+    ]
+    # One phase subflow per chunk of at most 30 calendar days (here 28 days: one chunk each),
+    # then the phase's validation over what it ran.
+    assert (raw_dates[-1] - raw_dates[0]).days < 30
+    assert _children(state) == sorted([
+        f"raw-{raw_dates[0]}-{raw_dates[-1]}", f"analytics-{range_dates[0]}-{range_dates[-1]}",
+        f"validate-raw-{SEASON_START}-{MID_END}", f"validate-analytics-{MID_START}-{MID_END}",
+    ])  # fmt: skip
+
+    wh = get_settings().warehouse_block()
+    box = season_csv["player_box"]
+    season = box[box.GAME_DATE.between(str(SEASON_START), str(MID_END))]
+    in_range = season[season.GAME_DATE >= str(MID_START)]
+    assert _count(wh, "SELECT count(*) FROM nba_raw.player_boxscores") == len(season)
+    assert _count(wh, "SELECT count(*) FROM nba_analytics.player_game_summary") == len(in_range)
+    context = wh.query("SELECT game_date, days_rest FROM nba_analytics.player_game_context")
+    assert sorted(set(pd.to_datetime(context.game_date).dt.date)) == range_dates  # the range only
+    # days_rest is NULL only on a player's first game of the season, counted over the whole
+    # season's CSV: the history before the range was read.
+    first_games = season.sort_values("GAME_DATE").drop_duplicates("PLAYER_ID")
+    assert int(context.days_rest.isna().sum()) == int((first_games.GAME_DATE >= str(MID_START)).sum())
+    assert int(context.days_rest.isna().sum()) < len(set(in_range.PLAYER_ID))
+
+
+def test_a_mid_season_range_without_raw_history_runs_nothing_and_names_the_command(
+    prefect_api, hoopflow_home, season_csv
+):
+    raw_dates = _game_dates(season_csv, SEASON_START, MID_END)
+    range_dates = _game_dates(season_csv, MID_START, MID_END)
+    # A fresh home: the run and its dry run stop before anything runs, with one message that
+    # names the raw range analytics needs (the season's first date on) and the command.
+    for dry_run in (False, True):
+        state = backfill(MID_START, MID_END, ["analytics"], dry_run=dry_run, return_state=True)
+        assert state.is_failed()
+        error = state.result(raise_on_failure=False)
+        assert isinstance(error, BackfillFailed)
+        report = error.report
+        assert report.results == []
+        message = report.stopped_by
+        assert message.startswith("analytics needs nba_raw.") and message.count("hoopflow backfill") == 1
+        assert f"for {len(raw_dates)} game dates that are not loaded ({SEASON_START} → {MID_END})" in message
+        assert f"`hoopflow backfill --start {SEASON_START} --end {MID_END} --phases raw`" in message
+        assert message in state.message
+        (plan,) = report.plans
+        assert plan.to_run == plan.inputs_missing == range_dates
+        assert not (hoopflow_home / "warehouse.duckdb").exists()  # nothing written
+        assert not (hoopflow_home / "landing").exists()
+
+    # Raw loaded for the range only: the box scores of the season before it are missing.
+    assert backfill(MID_START, MID_END, ["raw"], return_state=True).is_completed()
+    wh = get_settings().warehouse_block()
+    ledger = len(_ledger(wh))
+    history = [d for d in raw_dates if d < MID_START]
+    expected = (
+        f"analytics needs nba_raw.player_boxscores for {len(history)} game dates that are not loaded "
+        f"({history[0]} → {history[-1]}): run `hoopflow backfill --start {history[0]} --end {history[-1]} "
+        f"--phases raw` first, or add raw to --phases"
+    )
+    for dry_run in (True, False):
+        state = backfill(MID_START, MID_END, ["analytics"], dry_run=dry_run, return_state=True)
+        assert state.is_failed()
+        report = state.result(raise_on_failure=False).report
+        assert report.stopped_by == expected and report.results == []
+        (plan,) = report.plans
+        assert plan.to_run == plan.inputs_missing == range_dates
+        assert len(_ledger(wh)) == ledger  # nothing ran
+        _analytics_untouched(wh)
+
+    # The command it names fills the gap; then the same backfill runs.
+    assert backfill(history[0], history[-1], ["raw"], return_state=True).is_completed()
+    state = backfill(MID_START, MID_END, ["analytics"], return_state=True)
+    assert state.is_completed(), state.message
+    assert [r.ran for r in state.result().results] == [range_dates]
+    box = season_csv["player_box"]
+    assert _count(wh, "SELECT count(*) FROM nba_analytics.player_game_summary") == (
+        box.GAME_DATE.between(str(MID_START), str(MID_END)).sum()
+    )
 
 
 def test_sample_runs_spread_dates_through_every_phase_first(prefect_api, hoopflow_home, tmp_path, monkeypatch):
@@ -243,7 +368,8 @@ def test_sample_with_reprocess_all_runs_each_date_once(prefect_api, hoopflow_hom
     assert sorted(ran) == [START, date(2023, 11, 11), END]  # the full stage skips the sample's
     wh = get_settings().warehouse_block()
     loads = _ledger(wh)
-    assert sorted(loads[loads.processor == "load_raw"].game_date) == DATES
+    for processor in RAW_PROCESSORS:  # each date once, by each raw processor
+        assert sorted(loads[loads.processor == processor].game_date) == DATES, processor
 
 
 def test_unknown_phase_or_mode_is_refused(prefect_api, hoopflow_home):

@@ -8,9 +8,12 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from blocks.settings import get_settings
+from engine.runner import PhaseFailed, PhaseResult, statuses_of
 from flows.backfill import backfill
 from flows.precompute import precompute
-from blocks.settings import get_settings
+from tasks.phases import PHASES
+from tasks.precompute import PRECOMPUTE
 from tests.conftest import copy_season, use_source
 
 pytestmark = pytest.mark.e2e
@@ -38,8 +41,16 @@ def test_backfill_through_precompute_skips_bootstrap_and_validates(
     assert list(got.n) == list(expected)
 
     # A bootstrap date is a clean no-op; a rerun of a current date writes nothing new.
-    assert precompute(date(2023, 10, 30)) == {}
     ledger = len(wh.query("SELECT * FROM nba_ops.run_ledger"))
+    noop = precompute(date(2023, 10, 30))
+    assert isinstance(noop, PhaseResult)
+    assert (noop.dates, noop.ran, noop.failed, noop.rows) == ([], [], {}, {})
+    assert precompute(date(2023, 10, 24), date(2023, 11, 7)).rows == {}  # the whole bootstrap
+    assert len(wh.query("SELECT * FROM nba_ops.run_ledger")) == ledger
+    assert statuses_of(PRECOMPUTE, PHASES, [date(2023, 11, 8), date(2023, 11, 9)]) == {
+        date(2023, 11, 8): "current", date(2023, 11, 9): "current"}  # fmt: skip
+    current = precompute(date(2023, 10, 24), date(2023, 11, 9))
+    assert (current.ran, current.skipped, current.rows) == ([], [date(2023, 11, 8), date(2023, 11, 9)], {})
     assert backfill(date(2023, 10, 24), date(2023, 11, 9), return_state=True).is_completed()
     assert len(wh.query("SELECT * FROM nba_ops.run_ledger")) == ledger
 
@@ -50,4 +61,14 @@ def test_precompute_without_analytics_fails_clearly(prefect_api, hoopflow_home, 
     assert backfill(date(2023, 10, 24), date(2023, 11, 9), ["raw"], return_state=True).is_completed()
     state = precompute(date(2023, 11, 8), return_state=True)
     assert state.is_failed()
-    assert "precompute for 2023-11-08 needs nba_analytics.team_defense_game_summary" in state.message
+    # Its first processor needs the season's team defence through the date: every game date.
+    season = [d for d in dates if d <= "2023-11-08"]
+    message = (f"precompute: 1 of 1 dates failed: 2023-11-08: team_defense_zone_analysis for 2023-11-08 needs "
+               f"nba_analytics.team_defense_game_summary for every game date of its season up to 2023-11-08; "
+               f"{len(season)} missing: {', '.join(season[:5])} ...")
+    assert state.message.endswith(f"PhaseFailed: {message}")
+    failure = state.result(raise_on_failure=False)
+    assert isinstance(failure, PhaseFailed) and str(failure) == message
+    wh = get_settings().warehouse_block()
+    for spec in PRECOMPUTE.tables:
+        assert int(wh.query(f"SELECT count(*) AS n FROM {spec.id}").n[0]) == 0, spec.id

@@ -8,15 +8,17 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from blocks.settings import get_settings
+from engine.runner import PhaseFailed, PhaseResult
 from flows.backfill import backfill
 from flows.raw import raw
-from blocks.settings import get_settings
 from tests.conftest import copy_season as _copy_season
 from tests.conftest import use_source as _use_source
 
 pytestmark = pytest.mark.e2e
 
 START, END = date(2023, 10, 24), date(2023, 10, 29)
+RAW_PROCESSORS = ("schedule", "player_boxscores", "shots")  # = their tables = ledger names
 
 
 def _per_date(warehouse, sql: str) -> pd.DataFrame:
@@ -27,6 +29,11 @@ def _per_date(warehouse, sql: str) -> pd.DataFrame:
 
 def _ledger(warehouse) -> pd.DataFrame:
     return warehouse.query("SELECT * FROM nba_ops.run_ledger ORDER BY started_at")
+
+
+def _dates_in(warehouse, table: str) -> list[str]:
+    got = warehouse.query(f"SELECT DISTINCT CAST(game_date AS VARCHAR) AS d FROM nba_raw.{table} ORDER BY 1")
+    return list(got.d)
 
 
 def _csv_per_date(csv: pd.DataFrame, **sums: str) -> pd.DataFrame:
@@ -76,9 +83,12 @@ def test_backfill_loads_exactly_the_csv_rows_and_a_rerun_writes_nothing(
     assert loc == pytest.approx(expected_x, abs=0.05)
 
     ledger = _ledger(wh)
-    loads = ledger[ledger.processor == "load_raw"]
     n_dates = season_csv["schedule"].query("GAME_DATE >= @START.isoformat() and GAME_DATE <= @END.isoformat()").GAME_DATE.nunique()
-    assert len(loads) == n_dates and (loads.status == "succeeded").all()
+    assert sorted(set(ledger.processor)) == sorted(RAW_PROCESSORS)
+    for processor in RAW_PROCESSORS:  # one successful run per processor and date
+        runs = ledger[ledger.processor == processor]
+        assert len(runs) == n_dates and (runs.status == "succeeded").all(), processor
+        assert runs.game_date.nunique() == n_dates, processor
 
     # A rerun of a finished range: every task is a cache hit, nothing is written again.
     state = backfill(START, END, ["raw"], return_state=True)
@@ -102,16 +112,63 @@ def test_bad_landing_file_fails_its_date_only_and_is_kept(
     assert "1 of 3 dates failed: 2023-11-02" in state.message
 
     wh = get_settings().warehouse_block()
-    for table in ("schedule", "player_boxscores", "shots"):
-        got = wh.query(f"SELECT DISTINCT CAST(game_date AS VARCHAR) AS d FROM nba_raw.{table} ORDER BY 1")
-        assert list(got.d) == ["2023-11-01", "2023-11-03"], table  # nothing of the bad date
+    # Each processor writes its own table: the bad box score file writes nothing of its date
+    # into player_boxscores; the date's schedule and shot chart, which are fine, are loaded.
+    assert _dates_in(wh, "player_boxscores") == ["2023-11-01", "2023-11-03"]  # nothing of the bad date
+    for table in ("schedule", "shots"):
+        assert _dates_in(wh, table) == dates, table
     ledger = _ledger(wh)
     failed = ledger[ledger.status == "failed"]
-    assert list(failed.processor) == ["load_raw"]  # a data error is not retried
+    assert list(failed.processor) == ["player_boxscores"]  # a data error is not retried
+    assert list(failed.game_date.astype(str)) == ["2023-11-02"]
     assert "player_box/2023-11-02.csv" in failed.error.iloc[0]
     assert "game date 2023-11-02" in failed.error.iloc[0] and "field PTS" in failed.error.iloc[0]
     kept = hoopflow_home / "landing" / "player_box" / "2023-11-02.csv"
     assert "12a" in kept.read_text()  # the landing copy stays for inspection
+
+
+def test_a_corrupt_shot_chart_fails_its_date_in_a_range_run_and_the_others_are_written(
+    prefect_api, hoopflow_home, tmp_path, monkeypatch
+):
+    dates = ["2023-11-01", "2023-11-02", "2023-11-03"]
+    folder = _copy_season(tmp_path, dates)
+    shots = pd.read_csv(folder / "shots.csv.gz", dtype=str, keep_default_na=False)
+    bad_line = shots.index[shots.GAME_DATE == "2023-11-02"][3]
+    shots.loc[bad_line, "LOC_X"] = "left corner"
+    shots.to_csv(folder / "shots.csv.gz", index=False)
+    _use_source(monkeypatch, folder)
+    expected = shots.assign(d=shots.GAME_DATE).groupby("d").size()  # pandas over the copied CSV
+
+    state = raw(date(2023, 11, 1), date(2023, 11, 3), return_state=True)
+
+    assert state.is_failed()
+    message = state.message
+    assert "raw: 1 of 3 dates failed: 2023-11-02: shots: LandingFileError" in message
+    assert "shots/2023-11-02.csv" in message and "(game date 2023-11-02)" in message
+    assert "field LOC_X: not a number" in message and "'left corner'" in message
+    failure = state.result(raise_on_failure=False)
+    assert isinstance(failure, PhaseFailed)
+    result = failure.result
+    assert result.dates == [date.fromisoformat(d) for d in dates]
+    assert list(result.failed) == [date(2023, 11, 2)]
+    assert result.done == [date(2023, 11, 1), date(2023, 11, 3)]
+    assert result.rows["shots"] == expected["2023-11-01"] + expected["2023-11-03"]
+
+    wh = get_settings().warehouse_block()
+    assert _dates_in(wh, "shots") == ["2023-11-01", "2023-11-03"]  # nothing of the bad date
+    for table in ("schedule", "player_boxscores"):  # the date's other files are fine: loaded
+        assert _dates_in(wh, table) == dates, table
+    n = wh.query("SELECT CAST(game_date AS VARCHAR) AS d, count(*) AS n FROM nba_raw.shots GROUP BY 1")
+    assert dict(zip(n.d, n.n, strict=True)) == {d: expected[d] for d in ("2023-11-01", "2023-11-03")}
+    ledger = _ledger(wh)
+    failed = ledger[ledger.status == "failed"]
+    assert list(zip(failed.processor, failed.game_date.astype(str), strict=True)) == [("shots", "2023-11-02")]
+    assert "field LOC_X" in failed.error.iloc[0] and "shots/2023-11-02.csv" in failed.error.iloc[0]
+    kept = hoopflow_home / "landing" / "shots" / "2023-11-02.csv"
+    lines = kept.read_text().splitlines()  # the landing copy stays for inspection
+    line = next(i for i, text in enumerate(lines, 1) if "left corner" in text)
+    assert f"line {line}: 'left corner'" in message
+    assert len(lines) == 1 + expected["2023-11-02"]  # the whole file, as received
 
 
 def test_changed_source_date_recomputes_that_date_only(
@@ -134,8 +191,7 @@ def test_changed_source_date_recomputes_that_date_only(
     assert backfill(date(2023, 11, 1), date(2023, 11, 3), ["raw"], return_state=True).is_completed()
     new = _ledger(wh).iloc[before:]
     assert sorted(zip(new.processor, new.game_date.astype(str), strict=True)) == [
-        ("extract_player_box", "2023-11-03"),
-        ("load_raw", "2023-11-03"),
+        ("player_boxscores", "2023-11-03"),
     ]
     ast = wh.query(
         "SELECT ast FROM nba_raw.player_boxscores WHERE game_id = @g AND player_id = @p",
@@ -147,7 +203,9 @@ def test_changed_source_date_recomputes_that_date_only(
 def test_a_date_without_games_is_a_clean_no_op(prefect_api, hoopflow_home, season_csv):
     christmas_eve = date(2023, 12, 24)
     assert str(christmas_eve) not in set(season_csv["schedule"].GAME_DATE)
-    assert raw(christmas_eve) == {}
+    result = raw(christmas_eve)
+    assert isinstance(result, PhaseResult)
+    assert (result.dates, result.ran, result.skipped, result.failed, result.rows) == ([], [], [], {}, {})
     assert not (hoopflow_home / "landing").exists()
 
 

@@ -195,3 +195,49 @@ def test_context_of_a_whole_date_against_pandas(raw):
         expected_rest = days_ago.min() - 1 if len(before) else None
         got = ctx.loc[pid, "days_rest"]
         assert (pd.isna(got) and expected_rest is None) or got == expected_rest
+
+
+# ---------------------------------------------------------------- the processors on the warehouse
+
+
+def test_the_context_processor_on_the_warehouse_equals_pandas_over_the_csv(built_copy, season_csv):
+    # What player_game_context wrote for the built four weeks' last date, against the formula
+    # over the CSV's box scores (its reads: the season's earlier box scores, the date's players).
+    d = date(2023, 11, 20)
+    got = built_copy.query("SELECT * FROM nba_analytics.player_game_context WHERE game_date = @d", {"d": d})
+    box = season_csv["player_box"].rename(columns=str.lower).rename(columns={"min": "minutes"})
+    box = box.assign(game_date=pd.to_datetime(box.game_date).dt.date)
+    expected = player_game_context(box[box.game_date <= d], d)
+    cols = ["player_id", "games_played_season", "games_last_7_days", "minutes_last_7_days",
+            "games_last_14_days", "back_to_backs_last_14_days", "back_to_back"]  # fmt: skip
+    assert len(got) == len(expected) == (season_csv["player_box"].GAME_DATE == str(d)).sum()
+    pd.testing.assert_frame_equal(
+        got[cols].sort_values("player_id").reset_index(drop=True).astype(expected[cols].dtypes.to_dict()),
+        expected[cols].sort_values("player_id").reset_index(drop=True),
+    )
+    rest = got.set_index("player_id").days_rest
+    want = expected.set_index("player_id").days_rest
+    assert (rest.isna() == want.reindex(rest.index).isna()).all()
+    assert (rest.dropna() == want.reindex(rest.dropna().index)).all()
+
+
+def test_a_date_whose_raw_rows_are_gone_fails_and_keeps_its_analytics(built_copy):
+    from engine.phase_run import run_phase_directly
+    from tasks.analytics import ANALYTICS
+    from tasks.phases import PHASES
+
+    d = date(2023, 11, 10)
+    counts = {s.id: int(built_copy.query(f"SELECT count(*) AS n FROM {s.id} WHERE game_date = @d", {"d": d}).n[0])
+              for s in ANALYTICS.tables}  # fmt: skip
+    assert min(counts.values()) > 0
+    for table in ("schedule", "player_boxscores", "shots"):  # gone from the warehouse, still in the ledger
+        built_copy.query(f"DELETE FROM nba_raw.{table} WHERE game_date = @d", {"d": d})
+    for p in ANALYTICS.processors:  # analytics of the date must run again
+        built_copy.query("DELETE FROM nba_ops.run_ledger WHERE processor = @p AND game_date = @d", {"p": p.name, "d": d})
+    result = run_phase_directly(ANALYTICS, PHASES, [d])
+    assert result.failed == {d: "team_offense_game_summary: MissingInputError: nba_raw has no schedule or box "
+                                "score rows for 2023-11-10: run the raw phase first"}
+    assert result.rows == {}
+    # Never zeros: the partitions written before stay as they were.
+    for spec_id, n in counts.items():
+        assert int(built_copy.query(f"SELECT count(*) AS n FROM {spec_id} WHERE game_date = @d", {"d": d}).n[0]) == n

@@ -15,8 +15,13 @@ import pandas as pd
 import pytest
 
 from blocks.settings import get_settings, reset_settings
+from engine.phase_run import registry, run_phase_directly
+from engine.processors import plan_phase
+from engine.runner import statuses_of
 from tasks import precompute as pc
-from tasks.direct import precompute_directly
+from tasks.analytics import ANALYTICS
+from tasks.phases import PHASE, PHASES, run_directly
+from tasks.raw import RAW
 from tests.conftest import BUILT_END, BUILT_START, SEASON_DIR
 
 PAINT = ("Restricted Area", "In The Paint (Non-RA)")
@@ -204,7 +209,8 @@ def _feature_inputs(season_csv, summary, d):
                                           minutes_last_7_days=60.0, back_to_backs_last_14_days=0)  # fmt: skip
     defense = pd.DataFrame(columns=["team_id", "defensive_rating_last_15", "opponent_pace_last_15",
                                     *(f"{z}_vs_league" for z in ("paint", "mid_range", "three"))])  # fmt: skip
-    composite = pc.player_composite_factors(cache, zones, defense, context, offense, today, d)
+    composite = pc.player_composite_factors(cache, zones, defense, context, pc.team_form(offense, d).pace_last_10,
+                                            pc.league_pace(offense, d), today, d)
     return today, cache, zones, composite, defense, context
 
 
@@ -255,40 +261,59 @@ def home_copy(built_home, tmp_path, monkeypatch):
     reset_settings()
 
 
+def _forget(wh, processors, since: date = date.min) -> None:
+    """Delete the processors' partitions from `since` on, and their run-ledger rows: for the
+    engine those dates were never run."""
+    for p in processors:
+        wh.query(f"DELETE FROM {p.table.id} WHERE game_date >= @d", {"d": since})
+        wh.query("DELETE FROM nba_ops.run_ledger WHERE processor = @p AND game_date >= @d", {"p": p.name, "d": since})
+
+
 def test_bootstrap_no_rows_in_the_first_14_days_then_every_date(home_copy, season_csv):
     dates = sorted({date.fromisoformat(d) for d in season_csv["schedule"].GAME_DATE
                     if str(BUILT_START) <= d <= str(BUILT_END)})  # fmt: skip
-    for d in dates:
-        precompute_directly(d)
+    _forget(home_copy, pc.PRECOMPUTE.processors)  # precompute the four weeks again, from nothing
+    assert set(statuses_of(pc.PRECOMPUTE, PHASES, dates).values()) == {"missing"}
+    result = run_phase_directly(pc.PRECOMPUTE, PHASES, dates)
     first_day = date.fromisoformat(season_csv["schedule"].GAME_DATE.min())
     expected = [d for d in dates if (d - first_day).days >= 14]
     # The 15th day of the season is 2023-11-07, a day without games: the first rows are the 8th.
     assert expected[0] == date(2023, 11, 8) and str(date(2023, 11, 7)) not in set(season_csv["schedule"].GAME_DATE)
+    assert result.failed == {}
+    assert result.dates == result.ran == expected  # the bootstrap days are not even planned
     for spec in pc.PRECOMPUTE_TABLES:
         got = home_copy.query(f"SELECT DISTINCT game_date FROM {spec.id} ORDER BY 1")
         assert list(pd.to_datetime(got.game_date).dt.date) == expected, spec.name
     players = season_csv["player_box"]
     in_range = players[players.GAME_DATE.between(str(expected[0]), str(BUILT_END))]
     assert int(home_copy.query("SELECT count(*) AS n FROM nba_precompute.ml_feature_store").n[0]) == len(in_range)
+    assert result.rows["ml_feature_store"] == len(in_range)
+    # A bootstrap day: nothing to run, nothing written, not even a ledger row.
+    bootstrap = [d for d in dates if d < expected[0]]
+    assert len(bootstrap) == 14
+    assert run_phase_directly(pc.PRECOMPUTE, PHASES, bootstrap).rows == {}
+    assert run_directly(["precompute"], bootstrap) == {}
+    ledger = home_copy.query("SELECT processor, game_date FROM nba_ops.run_ledger")
+    ledger = ledger[ledger.processor.isin([p.name for p in pc.PRECOMPUTE.processors])]
+    assert sorted(set(pd.to_datetime(ledger.game_date).dt.date)) == expected
+    assert set(statuses_of(pc.PRECOMPUTE, PHASES, expected).values()) == {"current"}
 
 
 def test_features_of_a_date_do_not_change_when_later_data_is_removed(home_copy, built_home, tmp_path):
     d = date(2023, 11, 15)
-    precompute_directly(d)
+    assert statuses_of(pc.PRECOMPUTE, PHASES, [d]) == {d: "current"}
     with_future = home_copy.query("SELECT * FROM nba_precompute.ml_feature_store WHERE game_date = @d", {"d": d})
+    assert len(with_future) > 0
+    # Every table from the date on, with its ledger rows: for the engine, never loaded.
+    _forget(home_copy, [p for phase in PHASES for p in phase.processors], since=d)
     for spec in ("nba_raw.schedule", "nba_raw.player_boxscores", "nba_raw.shots",
                  "nba_analytics.team_offense_game_summary", "nba_analytics.team_defense_game_summary",
                  "nba_analytics.player_game_summary", "nba_analytics.player_game_context",
                  *(s.id for s in pc.PRECOMPUTE_TABLES)):  # fmt: skip
-        home_copy.query(f"DELETE FROM {spec} WHERE game_date >= @d", {"d": d})
-    assert int(home_copy.query("SELECT count(*) AS n FROM nba_analytics.player_game_summary "
-                               "WHERE game_date > @d", {"d": d}).n[0]) == 0  # fmt: skip
+        assert int(home_copy.query(f"SELECT count(*) AS n FROM {spec} WHERE game_date >= @d", {"d": d}).n[0]) == 0
     # Only the date itself is reloaded: who plays, the context, the target.
-    from tasks.direct import analytics_directly, raw_directly
-
-    raw_directly(d)
-    analytics_directly(d)
-    precompute_directly(d)
+    rows = run_directly(["raw", "analytics", "precompute"], [d])
+    assert rows["ml_feature_store"] == len(with_future)  # really recomputed, not skipped
     without = home_copy.query("SELECT * FROM nba_precompute.ml_feature_store WHERE game_date = @d", {"d": d})
     key = ["player_id"]
     pd.testing.assert_frame_equal(
@@ -311,3 +336,128 @@ def test_the_season_start_comes_from_the_schedule_for_any_season(tmp_path, monke
         assert get_settings().source_block().season_start(date(2024, 4, 10)) == date(2024, 4, 1)
     finally:
         reset_settings()
+
+
+# ---------------------------------------------------------------- a season boundary
+
+OLD_SEASON = ["2023-10-24", "2023-10-25", "2023-10-26", "2023-10-27"]
+NEW_START, NEW_END = "2024-01-01", "2024-01-15"  # the first date past its bootstrap: 01-15
+
+
+@pytest.fixture(scope="module")
+def two_seasons(tmp_path_factory):
+    """A source with two season folders: the bundled season's first four dates as 2023-24,
+    and 2024-01-01 → 01-15 re-labelled as a season of its own (2024-25), built through raw,
+    analytics and precompute without Prefect. Its players played in the first folder too."""
+    root = tmp_path_factory.mktemp("two_seasons")
+    frames = {}
+    for name in ("schedule", "player_box", "shots"):
+        df = pd.read_csv(SEASON_DIR / f"{name}.csv.gz", dtype=str, keep_default_na=False)
+        old = df[df.GAME_DATE.isin(OLD_SEASON)]
+        new = df[df.GAME_DATE.between(NEW_START, NEW_END)].copy()
+        if "SEASON" in new.columns:
+            new["SEASON"] = "2024-25"
+        if "SEASON_ID" in new.columns:
+            new["SEASON_ID"] = "22024"
+        for season, part in (("2023-24", old), ("2024-25", new)):
+            (root / "source" / season).mkdir(parents=True, exist_ok=True)
+            part.to_csv(root / "source" / season / f"{name}.csv.gz", index=False)
+        frames[name] = pd.concat([old.assign(folder="2023-24"), new.assign(folder="2024-25")])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOOPFLOW_SOURCE_DIR", str(root / "source"))
+        mp.setenv("HOOPFLOW_HOME", str(root / "home"))
+        reset_settings()
+        dates = get_settings().source_block().game_dates(date.min, date.max)
+        run_directly(["raw", "analytics", "precompute"], dates)
+        get_settings().warehouse_block().query("CHECKPOINT")  # everything in the file: a test copies it
+        yield get_settings(), frames, root
+    reset_settings()
+
+
+def test_a_new_seasons_windows_see_nothing_of_the_previous_season(two_seasons):
+    settings, csv, _ = two_seasons
+    wh = settings.warehouse_block()
+    box = csv["player_box"].assign(PLAYER_ID=lambda b: b.PLAYER_ID.astype(int))
+    new_box = box[box.folder == "2024-25"]
+    first_new = date.fromisoformat(NEW_START)
+    assert settings.source_block().season_start(date(2024, 1, 10)) == first_new
+    returning = set(new_box.PLAYER_ID[new_box.GAME_DATE == NEW_START]) & set(box.PLAYER_ID[box.folder == "2023-24"])
+    assert len(returning) > 50  # most of the new season's first players played in the old one
+
+    # player_game_context: on the new season's first date nobody has played yet this season.
+    ctx = wh.query("SELECT * FROM nba_analytics.player_game_context")
+    ctx = ctx.assign(game_date=pd.to_datetime(ctx.game_date).dt.strftime("%Y-%m-%d"))
+    first = ctx[ctx.game_date == NEW_START]
+    assert len(first) == (new_box.GAME_DATE == NEW_START).sum()
+    assert set(first.season) == {"2024-25"}
+    assert (first.games_played_season == 0).all() and first.days_rest.isna().all()
+    assert (first.games_last_14_days == 0).all() and not first.back_to_back.any()
+    # Every context row of the new season counts the new season's earlier games only.
+    new_ctx = ctx[ctx.season == "2024-25"].set_index(["game_date", "player_id"])
+    assert len(new_ctx) == len(new_box)
+    for (d, pid), g in new_box.groupby(["GAME_DATE", "PLAYER_ID"]):
+        before = new_box[(new_box.PLAYER_ID == pid) & (new_box.GAME_DATE < d)]
+        assert new_ctx.loc[(d, pid), "games_played_season"] == len(before), (d, pid)
+        if len(before) == 0:
+            assert pd.isna(new_ctx.loc[(d, pid), "days_rest"]), (d, pid)
+        else:
+            gap = (date.fromisoformat(d) - date.fromisoformat(before.GAME_DATE.max())).days - 1
+            assert new_ctx.loc[(d, pid), "days_rest"] == gap, (d, pid)
+
+    # precompute: only 01-15 is past the new season's bootstrap; its windows start 01-01.
+    d = date(2024, 1, 15)
+    cached = wh.query("SELECT DISTINCT game_date FROM nba_precompute.player_daily_cache")
+    assert list(pd.to_datetime(cached.game_date).dt.date) == [d]
+    cache = wh.query("SELECT * FROM nba_precompute.player_daily_cache").set_index("player_id")
+    assert set(cache.season) == {"2024-25"}
+    today = new_box[new_box.GAME_DATE == str(d)]
+    with_old_games = 0
+    for pid in today.PLAYER_ID:
+        g = new_box[(new_box.PLAYER_ID == pid) & (new_box.GAME_DATE < str(d))]
+        old = box[(box.PLAYER_ID == pid) & (box.folder == "2023-24")]
+        if len(g) < 3:
+            assert pid not in cache.index  # his old season's games do not count towards the 3
+            continue
+        with_old_games += len(old) > 0
+        assert cache.loc[pid, "games_played_season"] == len(g)
+        assert cache.loc[pid, "points_avg_season"] == pytest.approx(g.PTS.astype(int).mean())
+        assert cache.loc[pid, "points_avg_last_10"] == pytest.approx(g.PTS.astype(int).tail(10).mean())
+    assert with_old_games > 50
+    # Team windows too: a team's zone defence counts its games of the new season only.
+    zones = wh.query("SELECT team_id, games_in_window FROM nba_precompute.team_defense_zone_analysis")
+    sched = csv["schedule"][csv["schedule"].folder == "2024-25"]
+    sched = sched[sched.GAME_DATE < str(d)]
+    for team, n in zip(zones.team_id, zones.games_in_window, strict=True):
+        played = ((sched.HOME_TEAM_ID.astype(int) == team) | (sched.AWAY_TEAM_ID.astype(int) == team)).sum()
+        assert n == min(played, pc.DEFENSE_WINDOW), team
+
+
+def test_a_corrected_date_of_the_old_season_recomputes_nothing_of_the_new_one(two_seasons, tmp_path, monkeypatch):
+    settings, _, root = two_seasons
+    # Work on a copy of the built warehouse and source: the module's fixture stays as built.
+    shutil.copytree(root / "source", tmp_path / "source")
+    (tmp_path / "home").mkdir()
+    shutil.copy(root / "home" / "warehouse.duckdb", tmp_path / "home" / "warehouse.duckdb")
+    monkeypatch.setenv("HOOPFLOW_SOURCE_DIR", str(tmp_path / "source"))
+    monkeypatch.setenv("HOOPFLOW_HOME", str(tmp_path / "home"))
+    reset_settings()
+    dates = get_settings().source_block().game_dates(date.min, date.max)
+    old = [d for d in dates if d.isoformat() in OLD_SEASON]
+    new = [d for d in dates if d not in old]
+    for phase in PHASES:
+        assert set(statuses_of(phase, PHASES, phase.processable(dates)).values()) == {"current"}, phase.name
+
+    path = tmp_path / "source" / "2023-24" / "player_box.csv.gz"
+    box = pd.read_csv(path, dtype=str, keep_default_na=False)
+    row = box.index[box.GAME_DATE == OLD_SEASON[0]][0]
+    box.loc[row, "MIN"] = str(int(box.loc[row, "MIN"]) + 1)
+    box.to_csv(path, index=False)
+    assert statuses_of(RAW, PHASES, dates) == {d: "stale" if d == old[0] else "current" for d in dates}
+    run_directly(["raw"], dates)
+    # The old season's dates read 10-24 (that date, and the later contexts); the new season's
+    # windows start on 2024-01-01.
+    assert statuses_of(ANALYTICS, PHASES, dates) == {d: "stale" if d in old else "current" for d in dates}
+    plan = plan_phase(ANALYTICS, dates, registry(PHASES))
+    assert {plan.dates[d].season for d in old} == {"2023-24"} and {plan.dates[d].season for d in new} == {"2024-25"}
+    assert statuses_of(PHASE["precompute"], PHASES, pc.precompute_processable(dates)) == {date(2024, 1, 15): "current"}
+    reset_settings()

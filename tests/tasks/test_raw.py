@@ -160,3 +160,57 @@ def test_every_bad_file_of_a_date_is_reported_at_once(day_rows):
 def test_not_a_csv():
     with pytest.raises(LandingFileError, match="empty file"):
         parse_landing_file("schedule", DAY, b"", "x.csv")
+
+
+def test_the_processors_check_box_scores_and_shots_against_the_loaded_schedule(
+    hoopflow_home, tmp_path, monkeypatch, season_csv
+):
+    """The raw phase's processors, called directly (no Prefect): box scores and shots are
+    checked against the date's schedule as loaded in the warehouse; a bad file fails its own
+    processor on its own date, and everything else is written."""
+    from blocks.settings import get_settings
+    from engine.ledger import RUN_LEDGER
+    from engine.phase_run import run_phase_directly
+    from tasks.phases import PHASES
+    from tasks.raw import RAW
+    from tests.conftest import copy_season, use_source
+
+    days = ["2023-10-24", "2023-10-25"]
+    folder = copy_season(tmp_path, days)
+    shots = pd.read_csv(folder / "shots.csv.gz", dtype=str, keep_default_na=False)
+    shots.loc[shots.index[shots.GAME_DATE == "2023-10-24"][:2], "TEAM_ID"] = "1610612738"  # Boston: not playing
+    shots.to_csv(folder / "shots.csv.gz", index=False)
+    box = pd.read_csv(folder / "player_box.csv.gz", dtype=str, keep_default_na=False)
+    box.loc[box.index[box.GAME_DATE == "2023-10-25"][0], "GAME_ID"] = "0022300999"
+    box.to_csv(folder / "player_box.csv.gz", index=False)
+    use_source(monkeypatch, folder)
+    wh = get_settings().warehouse_block()
+    wh.ensure_tables([RUN_LEDGER, *RAW.tables])
+
+    result = run_phase_directly(RAW, PHASES, [date.fromisoformat(d) for d in days])
+
+    first, second = (date.fromisoformat(d) for d in days)
+    assert set(result.failed) == {first, second}
+    assert result.failed[first].startswith("shots: LandingFileError: ")
+    assert "shots/2023-10-24.csv (game date 2023-10-24)" in result.failed[first]
+    assert "field shots.TEAM_ID: team id not playing in that game: [1610612738]" in result.failed[first]
+    assert result.failed[second].startswith("player_boxscores: LandingFileError: ")
+    assert "player_box/2023-10-25.csv" in result.failed[second]
+    assert "field player_box.GAME_ID: not a game of 2023-10-25 in the schedule: ['0022300999']" in result.failed[second]
+
+    def counts(table: str) -> dict[str, int]:
+        got = wh.query(f"SELECT CAST(game_date AS VARCHAR) AS d, count(*) AS n FROM nba_raw.{table} GROUP BY 1")
+        return dict(zip(got.d, got.n.astype(int), strict=True))
+
+    def csv_counts(name: str, only: list[str]) -> dict[str, int]:
+        csv = season_csv[name]
+        return {d: int((csv.GAME_DATE == d).sum()) for d in only}
+
+    assert counts("schedule") == csv_counts("schedule", days)
+    # Nothing of a bad file's date in its table; the shots date's box scores are loaded.
+    assert counts("player_boxscores") == csv_counts("player_box", ["2023-10-24"])
+    assert "2023-10-24" not in counts("shots")
+    ledger = wh.query("SELECT processor, CAST(game_date AS VARCHAR) AS d FROM nba_ops.run_ledger WHERE status = 'failed'")
+    assert sorted(zip(ledger.processor, ledger.d, strict=True)) == [
+        ("player_boxscores", "2023-10-25"), ("shots", "2023-10-24")
+    ]  # fmt: skip
