@@ -71,9 +71,8 @@ class TableSpec:
         missing = [c for c in self.column_names if c not in df.columns]
         if missing:
             raise ValueError(f"{self.id}: frame lacks columns {missing}")
-        out = pd.DataFrame(index=df.index)
-        for col, kind in self.columns:
-            out[col] = _as_type(df[col], kind)
+        # One frame built from all its columns at once (column by column costs a copy each).
+        out = pd.DataFrame({col: _as_type(df[col], kind) for col, kind in self.columns}, index=df.index)
         for col in self.required:
             if out[col].isna().any():
                 raise ValueError(f"{self.id}: NULL in required column {col!r}")

@@ -445,6 +445,7 @@ def team_defense_zones(run: ProcessorRun) -> pd.DataFrame:
     the league's over the last 30 days (the formula: team_defense_zone_analysis)."""
     df = _window(run, "team_defense_zone_analysis", defense_window=DEFENSE_WINDOW,
                  league_since=run.game_date - timedelta(days=LEAGUE_DAYS))  # fmt: skip
+    df["window_first_date"] = pd.to_datetime(df.window_first_date).dt.date  # a date, as the formula's
     return _with_date(run, df)
 
 
