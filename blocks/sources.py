@@ -98,15 +98,21 @@ class BundledSeasonSource(Source):
             )
         return dirs
 
-    def _by_date(self, table: str) -> dict[date, pd.DataFrame]:
-        frames: dict[date, pd.DataFrame] = {}
+    def _season_files(self, table: str) -> tuple[tuple[str, int, int], ...]:
+        """Each season's file of `table` with its stat (the key of what was read from it)."""
+        if table not in SOURCE_TABLES:
+            raise ValueError(f"unknown source table {table!r}; expected one of {SOURCE_TABLES}")
+        files = []
         for season_dir in self._season_dirs():
             path = season_dir / f"{table}.csv.gz"
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: missing source file for season {season_dir.name}")
             stat = path.stat()
-            frames.update(_read_by_date(str(path), stat.st_mtime_ns, stat.st_size))
-        return frames
+            files.append((str(path), stat.st_mtime_ns, stat.st_size))
+        return tuple(files)
+
+    def _by_date(self, table: str) -> dict[date, pd.DataFrame]:
+        return _merged(self._season_files(table))
 
     def game_dates(self, start: date, end: date) -> list[date]:
         return sorted(d for d in self._by_date("schedule") if start <= d <= end)
@@ -126,12 +132,7 @@ class BundledSeasonSource(Source):
         return max(starts)
 
     def fetch(self, table: str, game_date: date) -> pd.DataFrame:
-        if table not in SOURCE_TABLES:
-            raise ValueError(f"unknown source table {table!r}; expected one of {SOURCE_TABLES}")
-        rows = self._by_date(table).get(game_date)
-        if rows is None:
-            return pd.DataFrame(columns=list(SOURCE_COLUMNS[table]), dtype="object")
-        return rows.reset_index(drop=True)
+        return _rows_of(table, game_date, self._season_files(table))
 
     def fingerprint(self, table: str, game_date: date) -> str:
         # The hash of exactly the bytes an extract would land: an edit to one date of a
@@ -140,24 +141,27 @@ class BundledSeasonSource(Source):
 
     def fetch_csv(self, table: str, game_date: date) -> bytes:
         # Planning hashes every date's file and the raw phase lands it: write it once.
-        paths = [d / f"{table}.csv.gz" for d in self._season_dirs()]
-        stats = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p.is_file())
-        if table not in SOURCE_TABLES:
-            raise ValueError(f"unknown source table {table!r}; expected one of {SOURCE_TABLES}")
-        self._by_date(table)  # a season folder without this table's file fails as fetch does
-        return _csv_of_date(table, game_date, stats)
+        return _csv_of_date(table, game_date, self._season_files(table))
+
+
+def _merged(files: tuple[tuple[str, int, int], ...]) -> dict[date, pd.DataFrame]:
+    frames: dict[date, pd.DataFrame] = {}
+    for path, mtime_ns, size in files:
+        frames.update(_read_by_date(path, mtime_ns, size))
+    return frames
+
+
+def _rows_of(table: str, game_date: date, files: tuple[tuple[str, int, int], ...]) -> pd.DataFrame:
+    rows = _merged(files).get(game_date)
+    if rows is None:
+        return pd.DataFrame(columns=list(SOURCE_COLUMNS[table]), dtype="object")
+    return rows.reset_index(drop=True)
 
 
 @lru_cache(maxsize=4096)
-def _csv_of_date(table: str, game_date: date, stats: tuple[tuple[str, int, int], ...]) -> bytes:
+def _csv_of_date(table: str, game_date: date, files: tuple[tuple[str, int, int], ...]) -> bytes:
     """The date's rows of one table as a CSV file, keyed on the season files' stat."""
-    frames: dict[date, pd.DataFrame] = {}
-    for path, mtime_ns, size in stats:
-        frames.update(_read_by_date(path, mtime_ns, size))
-    rows = frames.get(game_date)
-    if rows is None:
-        rows = pd.DataFrame(columns=list(SOURCE_COLUMNS[table]), dtype="object")
-    return to_csv_bytes(rows.reset_index(drop=True))
+    return to_csv_bytes(_rows_of(table, game_date, files))
 
 
 @lru_cache(maxsize=16)

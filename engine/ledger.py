@@ -61,26 +61,12 @@ def partition_version(processor: str, input_fingerprint: str, code_version: str)
 def latest_runs(warehouse: Warehouse, start: date, end: date) -> pd.DataFrame:
     """The last successful run of every processor on every date in [start, end]."""
     runs = warehouse.query(
-        "SELECT processor, game_date, input_fingerprint, code_version, detail, finished_at "
+        "SELECT processor, game_date, input_fingerprint, code_version, finished_at "
         "FROM nba_ops.run_ledger WHERE status = 'succeeded' AND game_date BETWEEN @start AND @end",
         {"start": start, "end": end},
     )
     runs["game_date"] = pd.to_datetime(runs["game_date"]).dt.date
     return runs.sort_values("finished_at").groupby(["processor", "game_date"]).tail(1)
-
-
-def latest_versions(warehouse: Warehouse, processor: str, start: date, end: date) -> dict[date, str]:
-    """The partition version of each date in [start, end] that `processor` last wrote."""
-    return versions_in(latest_runs(warehouse, start, end), processor)
-
-
-def versions_in(runs: pd.DataFrame, processor: str) -> dict[date, str]:
-    """The partition version of each date `processor` last wrote, from `latest_runs` rows."""
-    runs = runs[runs.processor == processor]
-    return {
-        d: partition_version(processor, fp, cv)
-        for d, fp, cv in zip(runs.game_date, runs.input_fingerprint, runs.code_version, strict=True)
-    }
 
 
 def last_attempts(warehouse: Warehouse, start: date, end: date) -> pd.DataFrame:
@@ -91,20 +77,6 @@ def last_attempts(warehouse: Warehouse, start: date, end: date) -> pd.DataFrame:
     )  # fmt: skip
     runs["game_date"] = pd.to_datetime(runs["game_date"]).dt.date
     return runs.sort_values("finished_at").groupby(["processor", "game_date"]).tail(1)
-
-
-def current_dates(runs: pd.DataFrame, expected: dict[date, dict[str, str]], code_version: str) -> set[date]:
-    """Dates whose every expected processor last succeeded with exactly the expected input
-    fingerprint and the current code version: running them again would change nothing."""
-    last = {
-        (p, d): (fp, cv)
-        for p, d, fp, cv in zip(runs.processor, runs.game_date, runs.input_fingerprint, runs.code_version, strict=True)
-    }
-    return {
-        d
-        for d, fingerprints in expected.items()
-        if all(last.get((p, d)) == (fp, code_version) for p, fp in fingerprints.items())
-    }
 
 
 def ledger_row(

@@ -8,7 +8,7 @@ naming the failed dates and the first error of each."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from functools import cache
 from typing import Any
@@ -19,19 +19,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from blocks.settings import get_settings
 from engine.ledger import RUN_LEDGER, Written
 from engine.policies import TRANSIENT_RETRIES, processor_cache
-from engine.processors import Phase, PhasePlan, Processor, plan_phase
-from engine.runner import REPROCESS, PhaseFailed, PhaseResult
-
-
-def registry(phases: Iterable[Phase]) -> dict[str, Processor]:
-    return {p.name: p for phase in phases for p in phase.processors}
+from engine.processors import Phase, PhasePlan, Processor, execute, plan_phase
+from engine.runner import REPROCESS, PhaseFailed, PhaseResult, range_name
 
 
 @cache
 def processor_task(processor: Processor) -> Task[..., Written]:
     """The processor's Prefect task: named after it, cached on its inputs and code version,
     transient source errors retried with backoff where it calls a source."""
-    from engine.processors import execute
 
     def run(game_date: date, fingerprint: str, season: str | None = None) -> Written:
         return execute(processor, game_date, fingerprint, season)
@@ -77,7 +72,7 @@ def run_phase(
     wait for them, and fail naming the failed dates (PhaseFailed carries the result)."""
     t0 = time.perf_counter()
     days = phase_dates(phase, start, end, dates)
-    plan = plan_phase(phase, days, registry(catalog))
+    plan = plan_phase(phase, days, catalog)
     result = PhaseResult(phase.name, stage, days)
     to_run = todo(plan, reprocess, result)
     if to_run:  # a phase flow run on its own (its deployment) may be the first on a new warehouse
@@ -137,11 +132,9 @@ def _message(state: Any) -> str:
 def run_phase_directly(phase: Phase, catalog: Sequence[Phase], dates: Sequence[date]) -> PhaseResult:
     """The same processors over the dates that need them, called as plain Python in the
     declared order: no Prefect, no cache (a failed date is recorded and the others go on)."""
-    from engine.processors import execute
-
     t0 = time.perf_counter()
     days = phase.processable(sorted(dates))
-    plan = plan_phase(phase, days, registry(catalog))
+    plan = plan_phase(phase, days, catalog)
     result = PhaseResult(phase.name, "direct", days)
     for d in todo(plan, "none", result):
         step = plan.dates[d]
@@ -171,7 +164,6 @@ def range_run_name(kind: str) -> Callable[[], str]:
     def name() -> str:
         from prefect.runtime import flow_run
 
-        start, end = flow_run.parameters["start"], flow_run.parameters.get("end")
-        return f"{kind}-{start}" if end is None or str(end) == str(start) else f"{kind}-{start}-{end}"
+        return range_name(kind, flow_run.parameters["start"], flow_run.parameters.get("end"))
 
     return name

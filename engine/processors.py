@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -69,6 +69,17 @@ class ProcessorRun:
     source: Source
     landing: LandingZone
     detail: dict[str, Any] = field(default_factory=dict)  # kept in the ledger row
+
+    def query_sql(self, **params: Any) -> pd.DataFrame:
+        """The processor's SQL file, run by the warehouse for the date and its season (plus
+        `params`)."""
+        (path,) = self.processor.sql
+        return self.warehouse.query(_sql_text(path), {"game_date": self.game_date, "season": self.season, **params})
+
+
+@cache
+def _sql_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,7 +166,6 @@ class DatePlan:
     season: str | None
     fingerprints: dict[str, str]  # processor → input fingerprint (empty when an input is missing)
     missing: str | None = None  # why it cannot run: the first missing input
-    last_error: str | None = None
     missing_input: tuple[str, tuple[date, ...]] | None = None  # (processor read, its missing dates)
 
 
@@ -176,16 +186,22 @@ def _listed(dates: list[date], n: int = 5) -> str:
     return ", ".join(map(str, dates[:n])) + (" ..." if len(dates) > n else "")
 
 
+def registry(catalog: Iterable[Phase]) -> dict[str, Processor]:
+    """Every processor of the catalog's phases by name."""
+    return {p.name: p for phase in catalog for p in phase.processors}
+
+
 def plan_phase(
     phase: Phase,
     dates: list[date],
-    registry: Mapping[str, Processor],
+    catalog: Sequence[Phase],
     warehouse: Warehouse | None = None,
     source: Source | None = None,
 ) -> PhasePlan:
     """The fingerprint of every processor on every date and each date's status, from one
-    read of the run ledger and the source's schedule. `registry` maps every processor name
-    (all phases) to its declaration, so a read names its table in messages."""
+    read of the run ledger and the source's schedule. `catalog` holds every phase, so a read
+    of an earlier phase names its table in messages."""
+    processors = registry(catalog)
     settings = get_settings()
     warehouse = warehouse or settings.warehouse_block()
     source = source or settings.source_block()
@@ -203,10 +219,9 @@ def plan_phase(
         for p, d, fp, cv in zip(runs.processor, runs.game_date, runs.input_fingerprint, runs.code_version, strict=True):
             versions[(p, d)] = partition_version(p, fp, cv)
             done[(p, d)] = (fp, cv)
-    last: dict[tuple[str, date], tuple[str, str | None]] = {}
+    last: dict[tuple[str, date], str] = {}
     if attempts is not None:
-        for p, d, s, e in zip(attempts.processor, attempts.game_date, attempts.status, attempts.error, strict=True):
-            last[(p, d)] = (s, e if isinstance(e, str) else None)
+        last = dict(zip(zip(attempts.processor, attempts.game_date, strict=True), attempts.status, strict=True))
     seasons = phase.seasons(warehouse, dates) if phase.seasons else {}
     game_dates = source.game_dates(first, dates[-1]) if any(
         r.window != "date" for p in phase.processors for r in p.reads
@@ -223,7 +238,7 @@ def plan_phase(
                 window = [g for g in game_dates if starts[d] <= g < d or (read.window == "season_through" and g == d)]
             missing = [w for w in window if (read.processor, w) not in versions]
             if missing:
-                table = registry[read.processor].table.id if read.processor in registry else read.processor
+                table = processors[read.processor].table.id if read.processor in processors else read.processor
                 span = {"date": f"{d}", "season_before": f"every game date of its season before {d}",
                         "season_through": f"every game date of its season up to {d}"}[read.window]  # fmt: skip
                 raise MissingInputError(
@@ -247,18 +262,16 @@ def plan_phase(
                 parts.append(f"{source.name}:{source.fingerprint(p.source_table, d)}")
             fingerprints[p.name] = _digest(parts)
             chain[p.name] = partition_version(p.name, fingerprints[p.name], p.version)
-        states = [last.get((p.name, d), (None, None)) for p in phase.processors]
+        states = [last.get((p.name, d)) for p in phase.processors]
         if missing is None and all(done.get((p.name, d)) == (fingerprints[p.name], p.version) for p in phase.processors):
             status: DateStatus = "current"
-        elif any(s == "failed" for s, _ in states):
+        elif "failed" in states:
             status = "failed"
-        elif all(s == "succeeded" for s, _ in states):
+        elif all(s == "succeeded" for s in states):
             status = "stale"
         else:
             status = "missing"
-        error = next((e for s, e in states if s == "failed"), None)
-        out[d] = DatePlan(status, seasons.get(d), fingerprints if missing is None else {}, missing, error,
-                          missing_input)  # fmt: skip
+        out[d] = DatePlan(status, seasons.get(d), fingerprints if missing is None else {}, missing, missing_input)
     return PhasePlan(phase, out)
 
 

@@ -15,7 +15,8 @@ from uuid import UUID
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-from engine.processors import STATUSES, DateStatus, Phase, plan_phase
+from engine.ledger import RUN_LEDGER, latest_runs
+from engine.processors import STATUSES, DateStatus, Phase, plan_phase, registry
 
 # Which statuses each reprocess mode runs (Airflow 3's reprocess behaviours). A date whose
 # inputs or code changed ("stale") has no current result, so it counts as missing.
@@ -57,9 +58,13 @@ def chunk_dates(dates: list[date], chunk_days: int) -> list[list[date]]:
 
 def statuses_of(phase: Phase, catalog: Sequence[Phase], dates: list[date]) -> dict[date, DateStatus]:
     """The status of each date of the phase, from the run ledger."""
-    from engine.phase_run import registry
+    return plan_phase(phase, dates, catalog).statuses()
 
-    return plan_phase(phase, dates, registry(catalog)).statuses()
+
+def range_name(kind: str, start: Any, end: Any) -> str:
+    """`analytics-2024-01-15` for one date, `analytics-2023-10-24-2023-11-30` for a range:
+    how a phase flow run over [start, end] is named."""
+    return f"{kind}-{start}" if end is None or str(end) == str(start) else f"{kind}-{start}-{end}"
 
 
 # ---------------------------------------------------------------- what a backfill runs
@@ -87,43 +92,37 @@ def backfill_dates(catalog: Sequence[Phase], phases: list[str], dates: list[date
     return {name: by_name[name].processable(out[name], source) for name in phases}
 
 
-def upstream_gaps(catalog: Sequence[Phase], phases: list[str], plan_dates: Mapping[str, list[date]]) -> list[str]:
-    """What the phases of a backfill read from phases it does not run and that is not there,
-    one message each with the command that fills it (the backfill then runs nothing)."""
-    from blocks.settings import get_settings
-    from engine.ledger import RUN_LEDGER, latest_runs
-    from engine.phase_run import registry
-
-    registered = registry(catalog)
+def upstream_gaps(catalog: Sequence[Phase], phases: list[str], plan_dates: Mapping[str, list[date]],
+                  warehouse: Any, source: Any) -> list[str]:  # fmt: skip
+    """What the phases of a backfill read from phases it does not run and that is not in the
+    warehouse, one message per upstream phase with the command that fills it (the backfill
+    then runs nothing). Every table read is checked over every date it is read for: a
+    season read, over the season's history before the range too."""
+    registered, messages = registry(catalog), []
     owner = {p.name: ph.name for ph in catalog for p in ph.processors}
-    messages = []
     for name in phases:
-        phase = next(p for p in catalog if p.name == name)
-        plan = plan_phase(phase, plan_dates[name], registered)
-        gaps: dict[str, set[date]] = {}  # upstream phase → its dates this phase misses
-        for step in plan.dates.values():
-            if step.missing_input and owner.get(step.missing_input[0]) not in phases:
-                gaps.setdefault(owner.get(step.missing_input[0], "?"), set()).update(step.missing_input[1])
-        for upstream, missing in gaps.items():
-            # A plan names a date's first missing input only: every table of the upstream phase
-            # this one reads is checked, over the dates it reads it (a season's history too).
-            history = backfill_dates(catalog, [upstream, name], plan_dates[name], get_settings().source_block())
-            warehouse = get_settings().warehouse_block()
-            runs = latest_runs(warehouse, min(history[upstream]), max(history[upstream])) if (
-                history[upstream] and warehouse.has_table(RUN_LEDGER)) else None  # fmt: skip
-            loaded = set(zip(runs.processor, runs.game_date, strict=True)) if runs is not None else set()
-            reads = {r.processor for p in phase.processors for r in p.reads if owner.get(r.processor) == upstream}
-            seasonal = {r.processor for p in phase.processors for r in p.reads if r.window != "date"}
-            absent = []
-            for processor in (q for q in registered if q in reads):
-                days = history[upstream] if processor in seasonal else plan_dates[name]
-                lacking = {d for d in days if (processor, d) not in loaded}
+        days = plan_dates[name]
+        reads = [r for p in next(ph for ph in catalog if ph.name == name).processors for r in p.reads
+                 if owner.get(r.processor) not in phases]  # fmt: skip
+        if not reads or not days:
+            continue
+        seasonal = {r.processor for r in reads if r.window != "date"}
+        history = source.game_dates(source.season_start(min(days)), max(days)) if seasonal else days
+        loaded: set[tuple[str, date]] = set()
+        if warehouse.has_table(RUN_LEDGER):
+            runs = latest_runs(warehouse, min(history), max(days))
+            loaded = set(zip(runs.processor, runs.game_date, strict=True))
+        gaps: dict[str, tuple[set[date], list[str]]] = {}  # upstream phase → (its missing dates, tables)
+        for processor in (q for q in registered if q in {r.processor for r in reads}):
+            lacking = {d for d in (history if processor in seasonal else days) if (processor, d) not in loaded}
+            if lacking:
+                missing, tables = gaps.setdefault(owner[processor], (set(), []))
                 missing |= lacking
-                absent += [registered[processor].table.id] if lacking else []
-            tables = ", ".join(absent) or upstream
+                tables.append(registered[processor].table.id)
+        for upstream, (missing, tables) in gaps.items():
             first, last = min(missing), max(missing)
             messages.append(
-                f"{name} needs {tables} for {len(missing)} game dates that are not "
+                f"{name} needs {', '.join(tables)} for {len(missing)} game dates that are not "
                 f"loaded ({first} → {last}): run `hoopflow backfill --start {first} --end {last} --phases "
                 f"{upstream}` first, or add {upstream} to --phases"
             )
@@ -146,13 +145,11 @@ def plan_phases(catalog: Sequence[Phase], phases: list[str], plan_dates: Mapping
                 reprocess: str) -> list[DryRunPlan]:  # fmt: skip
     """What a backfill would run, per phase, and whether the inputs of those dates exist or
     are made by this run. Reads the run ledger and the source; writes nothing."""
-    from engine.phase_run import registry
-
     owner = {p.name: ph.name for ph in catalog for p in ph.processors}
     plans = []
     for name in phases:
         phase = next(p for p in catalog if p.name == name)
-        plan = plan_phase(phase, plan_dates[name], registry(catalog))
+        plan = plan_phase(phase, plan_dates[name], catalog)
         statuses = plan.statuses()
         to_run = dates_to_run(statuses, reprocess)
         missing = [d for d in to_run if (m := plan.dates[d].missing_input) and owner.get(m[0]) not in phases]
@@ -264,8 +261,7 @@ class PhaseRunner:
         with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             for chunk in chunk_dates(todo, self.chunk_days):
                 state = self.flows[phase](chunk[0], chunk[-1], self.reprocess, dates=chunk, return_state=True)
-                name = f"{phase}-{chunk[0]}" + (f"-{chunk[-1]}" if chunk[-1] != chunk[0] else "")  # its run name
-                self._record(result, phase, chunk, state, name)
+                self._record(result, phase, chunk, state, range_name(phase, chunk[0], chunk[-1]))
                 if stage != "inputs":
                     self.progress.advance(len(chunk))
         result.ran.sort()

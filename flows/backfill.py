@@ -82,7 +82,7 @@ def backfill(
     samples = spread_dates(processable(phases[-1], dates), sample) if phases else []
     report = BackfillReport(start, end, phases + [ML_PHASE] * with_ml, reprocess, dry_run, len(dates), samples)
     logger.info("%d game dates from %s to %s; phases %s", len(dates), start, end, ", ".join(phases))
-    gaps = upstream_gaps(PHASES, phases, plan_dates) if phases else []
+    gaps = upstream_gaps(PHASES, phases, plan_dates, settings.warehouse_block(), source) if phases else []
     if dry_run or gaps:
         report.plans = plan_phases(PHASES, phases, plan_dates, reprocess)
         report.stopped_by = "; ".join(gaps) or None

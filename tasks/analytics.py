@@ -346,10 +346,8 @@ def player_context(run: ProcessorRun) -> pd.DataFrame:
     rows of the season strictly before the date, counted by the warehouse
     (sql/player_game_context.sql; the formula: player_game_context)."""
     d = run.game_date
-    df = run.warehouse.query(CONTEXT_SQL.read_text(encoding="utf-8"), {
-        "game_date": d, "season": run.season, "since_7": d - timedelta(days=7),
-        "since_14": d - timedelta(days=14), "since_15": d - timedelta(days=15),
-    })  # fmt: skip
+    df = run.query_sql(since_7=d - timedelta(days=7), since_14=d - timedelta(days=14),
+                       since_15=d - timedelta(days=15))  # fmt: skip
     last = pd.to_datetime(df.pop("last_game_date")).dt.date
     # Days off between games: 0 on a back-to-back, NULL before a season's first game.
     df["days_rest"] = pd.array([None if pd.isna(x) else (d - x).days - 1 for x in last], dtype="Int64")

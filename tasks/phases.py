@@ -10,8 +10,8 @@ from datetime import date
 from blocks.warehouse import TableSpec
 from engine.checks import VALIDATION_RESULTS
 from engine.ledger import RUN_LEDGER
-from engine.phase_run import registry, run_phase_directly
-from engine.processors import Phase, Processor
+from engine.phase_run import run_phase_directly
+from engine.processors import Phase, Processor, registry
 from engine.runner import PhaseResult
 from tasks.analytics import ANALYTICS
 from tasks.precompute import PRECOMPUTE

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -427,15 +426,6 @@ def sql_file(name: str) -> Path:
     return SQL_DIR / f"{name}.sql"
 
 
-@cache
-def _sql(name: str) -> str:
-    return sql_file(name).read_text(encoding="utf-8")
-
-
-def _window(run: ProcessorRun, name: str, **params: object) -> pd.DataFrame:
-    return run.warehouse.query(_sql(name), {"game_date": run.game_date, "season": run.season, **params})
-
-
 def _with_date(run: ProcessorRun, df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(game_date=run.game_date, season=run.season).reset_index(drop=True)
 
@@ -443,27 +433,26 @@ def _with_date(run: ProcessorRun, df: pd.DataFrame) -> pd.DataFrame:
 def team_defense_zones(run: ProcessorRun) -> pd.DataFrame:
     """Each team playing on the date: opponent FG% by zone over its last 15 games, against
     the league's over the last 30 days (the formula: team_defense_zone_analysis)."""
-    df = _window(run, "team_defense_zone_analysis", defense_window=DEFENSE_WINDOW,
-                 league_since=run.game_date - timedelta(days=LEAGUE_DAYS))  # fmt: skip
+    df = run.query_sql(defense_window=DEFENSE_WINDOW, league_since=run.game_date - timedelta(days=LEAGUE_DAYS))
     df["window_first_date"] = pd.to_datetime(df.window_first_date).dt.date  # a date, as the formula's
     return _with_date(run, df)
 
 
 def player_shot_zones(run: ProcessorRun) -> pd.DataFrame:
     """Zone rates and FG% over a player's last 10 and 20 games (player_shot_zone_analysis)."""
-    return _with_date(run, _window(run, "player_shot_zone_analysis"))
+    return _with_date(run, run.query_sql())
 
 
 def daily_cache(run: ProcessorRun) -> pd.DataFrame:
     """Scoring, minutes, usage windows of players with ≥ 3 earlier games, and their team's
     form (player_daily_cache, team_form)."""
-    return _with_date(run, _window(run, "player_daily_cache", min_games=CACHE_MIN_GAMES))
+    return _with_date(run, run.query_sql(min_games=CACHE_MIN_GAMES))
 
 
 def team_pace_and_league(run: ProcessorRun) -> tuple[pd.Series, float]:
     """team_id → pace over its last 10 games, and the league's pace over the last 30 days
     (team_form, league_pace), for the teams playing on the date."""
-    df = _window(run, "team_form", league_since=run.game_date - timedelta(days=LEAGUE_DAYS))
+    df = run.query_sql(league_since=run.game_date - timedelta(days=LEAGUE_DAYS))
     league = float(df.league_pace.iloc[0]) if len(df) and pd.notna(df.league_pace.iloc[0]) else float("nan")
     teams = df[df.team_id.notna()]
     return pd.Series(teams.pace_last_10.astype("float64").values, index=teams.team_id.astype("int64")), league

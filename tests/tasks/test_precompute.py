@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from blocks.settings import get_settings, reset_settings
-from engine.phase_run import registry, run_phase_directly
+from engine.phase_run import run_phase_directly
 from engine.processors import plan_phase
 from engine.runner import statuses_of
 from tasks import precompute as pc
@@ -457,7 +457,7 @@ def test_a_corrected_date_of_the_old_season_recomputes_nothing_of_the_new_one(tw
     # The old season's dates read 10-24 (that date, and the later contexts); the new season's
     # windows start on 2024-01-01.
     assert statuses_of(ANALYTICS, PHASES, dates) == {d: "stale" if d in old else "current" for d in dates}
-    plan = plan_phase(ANALYTICS, dates, registry(PHASES))
+    plan = plan_phase(ANALYTICS, dates, PHASES)
     assert {plan.dates[d].season for d in old} == {"2023-24"} and {plan.dates[d].season for d in new} == {"2024-25"}
     assert statuses_of(PHASE["precompute"], PHASES, pc.precompute_processable(dates)) == {date(2024, 1, 15): "current"}
     reset_settings()

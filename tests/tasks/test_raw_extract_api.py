@@ -16,7 +16,7 @@ from prefect import flow
 from blocks.sources import SOURCE_COLUMNS
 from blocks.settings import get_settings, reset_settings
 from engine.ledger import RUN_LEDGER, Written
-from engine.phase_run import processor_task, registry
+from engine.phase_run import processor_task
 from engine.processors import execute, plan_phase
 from tasks.phases import DATA_TABLES, PHASES
 from tasks.raw import RAW
@@ -36,7 +36,7 @@ def _prepare(table: str) -> tuple[str, str | None]:
     that every request the test then counts is the processor's own. Returns the processor's
     input fingerprint and the date's season."""
     get_settings().warehouse_block().ensure_tables([RUN_LEDGER, *DATA_TABLES])
-    step = plan_phase(RAW, [DAY], registry(PHASES)).dates[DAY]
+    step = plan_phase(RAW, [DAY], PHASES).dates[DAY]
     if table != "schedule":
         execute(RAW.processor("schedule"), DAY, step.fingerprints["schedule"], step.season)
     return step.fingerprints[PROCESSOR_OF[table]], step.season

@@ -40,42 +40,37 @@ from tasks.precompute import (
 )
 from tasks.raw import RAW_PLAYER_BOXSCORES
 from engine.processors import ProcessorRun
-from tasks.analytics import CONTEXT_SQL, player_context
-from tasks.precompute import (
-    composite_factors,
-    daily_cache,
-    feature_store,
-    player_shot_zones,
-    sql_file,
-    team_defense_zones,
-)
+from tasks.phases import PROCESSORS
 
 
-def _rows(compute):
+def _run(name: str, wh, game_date, season) -> ProcessorRun:
+    return ProcessorRun(PROCESSORS[name], game_date, season, wh, None, None)
+
+
+def _rows(name: str):
     """A processor's compute on a warehouse, as `fn(wh, game_date, season)`."""
 
     def call(wh, game_date, season):
-        return compute(ProcessorRun(None, game_date, season, wh, None, None))
+        run = _run(name, wh, game_date, season)
+        return run.processor.compute(run)
 
     return call
 
 
-player_game_context_rows = _rows(player_context)
-team_defense_zone_analysis_rows = _rows(team_defense_zones)
-player_shot_zone_analysis_rows = _rows(player_shot_zones)
-player_daily_cache_rows = _rows(daily_cache)
-player_composite_factors_rows = _rows(composite_factors)
+player_game_context_rows = _rows("player_game_context")
+team_defense_zone_analysis_rows = _rows("team_defense_zone_analysis")
+player_shot_zone_analysis_rows = _rows("player_shot_zone_analysis")
+player_daily_cache_rows = _rows("player_daily_cache")
+player_composite_factors_rows = _rows("player_composite_factors")
 
 
 def ml_feature_store_rows(wh, game_date, season):
-    run = ProcessorRun(None, game_date, season, wh, None, None)
-    return feature_store(run), run.detail.get("warnings", [])
+    run = _run("ml_feature_store", wh, game_date, season)
+    return run.processor.compute(run), run.detail.get("warnings", [])
 
 
-SQL_FILES = {"player_game_context": CONTEXT_SQL, **{
-    name: sql_file(name)
-    for name in ("team_defense_zone_analysis", "player_shot_zone_analysis", "player_daily_cache", "team_form")
-}}  # fmt: skip
+# Every SQL file a processor runs, by processor.
+SQL_FILES = {name: path for name, p in PROCESSORS.items() for path in p.sql}
 
 HISTORY = (RAW_PLAYER_BOXSCORES, PLAYER_GAME_SUMMARY, TEAM_OFFENSE, TEAM_DEFENSE)
 SAME_DATE = (PLAYER_GAME_CONTEXT, TEAM_DEFENSE_ZONES, PLAYER_SHOT_ZONES, PLAYER_DAILY_CACHE, PLAYER_COMPOSITE)
