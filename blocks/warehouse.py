@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
@@ -95,6 +95,28 @@ def _as_type(s: pd.Series, kind: str) -> pd.Series:
     raise ValueError(kind)
 
 
+@dataclass(frozen=True)
+class Query:
+    """A partition's rows as a query (portable SQL, `@name` parameters): the warehouse runs
+    it where the data is (DuckDB: INSERT ... SELECT), so the rows never travel through
+    Python; a processor whose formula is SQL returns one."""
+
+    sql: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+# What replaces a partition: its rows as a frame, or the query that selects them.
+Rows = pd.DataFrame | Query
+# Rows logged with the partitions they describe (the run ledger's entry): a frame, or one
+# made from the rows written per table id (a Query's count is known once it ran).
+Log = tuple[TableSpec, pd.DataFrame | Callable[[dict[str, int]], pd.DataFrame]]
+
+
+def log_rows(log: Log, written: dict[str, int]) -> pd.DataFrame:
+    rows = log[1]
+    return rows if isinstance(rows, pd.DataFrame) else rows(written)
+
+
 class Warehouse(Block):
     """Query → DataFrame; replace a date partition atomically; ensure tables."""
 
@@ -131,11 +153,13 @@ class Warehouse(Block):
     def replace_partitions(
         self,
         game_date: date,
-        frames: Mapping[TableSpec, pd.DataFrame],
-        log: tuple[TableSpec, pd.DataFrame] | None = None,
+        frames: Mapping[TableSpec, Rows],
+        log: Log | None = None,
     ) -> dict[str, int]:
-        """Replace the `game_date` partition of each table with its frame, atomically per
-        table (DuckDB: all tables in one transaction). An empty frame empties the partition.
+        """Replace the `game_date` partition of each table with its rows (a frame or a
+        Query), atomically per table (DuckDB: all tables in one transaction). No rows empty
+        the partition; a row of another date, a NULL in a required column or a missing
+        column raises ValueError naming the table, and nothing is written.
         `log` rows (the run ledger's entry for the partition) are appended with it (DuckDB: in
         the same transaction; BigQuery: right after the partition's load job).
         Returns rows written per table id."""
@@ -149,8 +173,8 @@ class Warehouse(Block):
         another process can write it). The next operation takes it again."""
 
     def replace_partition(
-        self, spec: TableSpec, game_date: date, df: pd.DataFrame,
-        log: tuple[TableSpec, pd.DataFrame] | None = None,
+        self, spec: TableSpec, game_date: date, df: Rows,
+        log: Log | None = None,
     ) -> int:
         return self.replace_partitions(game_date, {spec: df}, log)[spec.id]
 
@@ -175,3 +199,10 @@ def translate_params(sql: str, style: str) -> str:
     if style == "@":
         return sql
     return _PARAM.sub(lambda m: f"{style}{m.group(1)}", sql)
+
+
+def used_params(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The parameters the SQL names (a processor passes the date and season to every SQL
+    file; DuckDB refuses a parameter the statement does not use)."""
+    names = set(_PARAM.findall(sql))
+    return {k: v for k, v in (params or {}).items() if k in names}

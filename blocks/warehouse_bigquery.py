@@ -22,7 +22,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 from pydantic import Field
 
-from blocks.warehouse import TableSpec, Warehouse
+from blocks.warehouse import Log, Query, Rows, TableSpec, Warehouse, log_rows, used_params
 
 # The portable names are BigQuery's; tables store the canonical (legacy) names that the
 # API returns in table metadata, so a created schema compares equal to a fetched one.
@@ -106,7 +106,7 @@ class BigQueryWarehouse(Warehouse):
         df = pandas_gbq.read_gbq(
             self.render(sql),
             bigquery_client=self.client(),
-            configuration=self._job_config(params).to_api_repr(),
+            configuration=self._job_config(used_params(sql, params)).to_api_repr(),
             progress_bar_type=None,
         )
         # Dates as datetime64 (not db-dtypes' dbdate), like DuckDB's results, so task code
@@ -118,13 +118,16 @@ class BigQueryWarehouse(Warehouse):
     def replace_partitions(
         self,
         game_date: date,
-        frames: Mapping[TableSpec, pd.DataFrame],
-        log: tuple[TableSpec, pd.DataFrame] | None = None,
+        frames: Mapping[TableSpec, Rows],
+        log: Log | None = None,
     ) -> dict[str, int]:
-        # Every frame is checked before the first table is touched.
+        # Every frame is checked before the first table is touched. A Query's rows come back
+        # and load like a frame (the same checks; a query job writing the partition itself,
+        # WRITE_TRUNCATE on `table$YYYYMMDD`, would save the round trip).
         conformed = {
-            spec: self._check_partition(spec, game_date, df) for spec, df in frames.items()
-        }
+            spec: self._check_partition(spec, game_date, self.query(rows.sql, rows.params) if isinstance(rows, Query) else rows)
+            for spec, rows in frames.items()
+        }  # fmt: skip
         written: dict[str, int] = {}
         for spec, df in conformed.items():
             if len(df):
@@ -139,7 +142,7 @@ class BigQueryWarehouse(Warehouse):
                 ).result()
             written[spec.id] = len(df)
         if log is not None:  # no transaction spans load jobs: the entry follows its partition
-            self.append(*log)
+            self.append(log[0], log_rows(log, written))
         return written
 
     def append(self, spec: TableSpec, df: pd.DataFrame) -> int:

@@ -94,6 +94,8 @@ _MISSING = object()
 def _resolve(node: ast.AST, scope: dict[str, Any]) -> Any:
     """The object a name or a `module.attr` chain refers to, or _MISSING."""
     if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+        if node.id.startswith("__"):  # the module's own dunders (__name__): not a formula's
+            return _MISSING
         return scope.get(node.id, _MISSING)
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
         base = scope.get(node.value.id, _MISSING)

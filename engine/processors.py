@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from blocks.settings import get_settings
-from blocks.warehouse import TableSpec, Warehouse
+from blocks.warehouse import Query, Rows, TableSpec, Warehouse
 from engine.ledger import RUN_LEDGER, Written, last_attempts, latest_runs, ledger_row, partition_version
 from engine.policies import code_version
 
@@ -70,11 +70,16 @@ class ProcessorRun:
     landing: LandingZone
     detail: dict[str, Any] = field(default_factory=dict)  # kept in the ledger row
 
-    def query_sql(self, **params: Any) -> pd.DataFrame:
-        """The processor's SQL file, run by the warehouse for the date and its season (plus
-        `params`)."""
+    def sql_rows(self, **params: Any) -> Query:
+        """The processor's SQL file for the date and its season (plus `params`), as the
+        partition's rows: the warehouse runs it as it writes them (INSERT ... SELECT)."""
         (path,) = self.processor.sql
-        return self.warehouse.query(_sql_text(path), {"game_date": self.game_date, "season": self.season, **params})
+        return Query(_sql_text(path), {"game_date": self.game_date, "season": self.season, **params})
+
+    def query_sql(self, **params: Any) -> pd.DataFrame:
+        """The processor's SQL file, run by the warehouse and its rows returned."""
+        q = self.sql_rows(**params)
+        return self.warehouse.query(q.sql, q.params)
 
 
 @cache
@@ -86,7 +91,7 @@ def _sql_text(path: Path) -> str:
 class Processor:
     name: str  # = table name = task name = ledger processor
     table: TableSpec
-    compute: Callable[[ProcessorRun], pd.DataFrame]
+    compute: Callable[[ProcessorRun], Rows]  # the date's rows: a frame, or a Query the warehouse runs
     reads: tuple[Read, ...] = ()
     after: tuple[str, ...] = ()  # processors of the same phase that must finish first (same date)
     sql: tuple[Path, ...] = ()  # SQL files its compute runs: part of its code version
@@ -288,10 +293,13 @@ def execute(processor: Processor, game_date: date, fingerprint: str, season: str
     warehouse = settings.warehouse_block()
     run = ProcessorRun(processor, game_date, season, warehouse, settings.source_block(), settings.landing_block())
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
+
+    def entry(written: dict[str, int]) -> pd.DataFrame:  # made inside the write: a Query's count is known
+        return ledger_row(processor.name, game_date, "succeeded", fingerprint, processor.version, started,
+                          time.perf_counter() - t0, written[processor.table.id], detail=run.detail)  # fmt: skip
+
     try:
         rows = processor.compute(run)
-        entry = ledger_row(processor.name, game_date, "succeeded", fingerprint, processor.version, started,
-                           time.perf_counter() - t0, len(rows), detail=run.detail)  # fmt: skip
         with date_write_lock(game_date):
             written = warehouse.replace_partition(processor.table, game_date, rows, log=(RUN_LEDGER, entry))
     except Exception as exc:

@@ -1,7 +1,10 @@
 """Analytics phase: team offense, team defense, player game summary, player game context.
 
-The formulas are plain pandas functions over frames shaped like the `nba_raw` tables, so a
-test can call them on the CSVs without Prefect or a warehouse. Formulas: DESIGN §4.
+The formulas are written twice on purpose: as plain pandas functions over frames shaped like
+the `nba_raw` tables (readable, callable on the CSVs without Prefect or a warehouse) and as
+the SQL the processors run in the warehouse (tasks/sql/<table>.sql), which writes each date's
+rows without fetching them. Tests hold the two to the same rows and values over the season.
+Formulas: DESIGN §4.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from blocks.warehouse import TableSpec
+from blocks.warehouse import Query, TableSpec
 from engine.processors import MissingInputError, Phase, ProcessorRun, Processor, Read
 from tasks.raw import seasons_of
 
@@ -307,38 +310,43 @@ ANALYTICS_TABLES = (TEAM_OFFENSE, TEAM_DEFENSE, PLAYER_GAME_SUMMARY, PLAYER_GAME
 
 # ---------------------------------------------------------------- the phase
 
-_OF_DATE = "SELECT * FROM {table} WHERE game_date = @game_date"
+# The formulas above run in the warehouse (tasks/sql/<table>.sql, the same rows and values:
+# tests/tasks/test_analytics.py) and their rows are written there (INSERT ... SELECT).
+SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 
-def _of_date(run: ProcessorRun, table: str) -> pd.DataFrame:
-    return run.warehouse.query(_OF_DATE.format(table=table), {"game_date": run.game_date})
-
-
-def _team_inputs(run: ProcessorRun) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    box, schedule = _of_date(run, "nba_raw.player_boxscores"), _of_date(run, "nba_raw.schedule")
-    if schedule.empty or box.empty:  # a game date always has both: never write zeros for it
+def _has_games(run: ProcessorRun) -> None:
+    """A game date always has a schedule and box scores: never write an empty date for it."""
+    found = run.warehouse.query(
+        "SELECT (SELECT count(*) FROM nba_raw.schedule WHERE game_date = @game_date) AS games, "
+        "(SELECT count(*) FROM nba_raw.player_boxscores WHERE game_date = @game_date) AS players",
+        {"game_date": run.game_date},
+    )  # fmt: skip
+    if not (found.games[0] and found.players[0]):
         raise MissingInputError(
             f"nba_raw has no schedule or box score rows for {run.game_date}: run the raw phase first"
         )
-    return box, schedule, _of_date(run, "nba_raw.shots")
 
 
-def team_offense(run: ProcessorRun) -> pd.DataFrame:
-    return team_offense_game_summary(*_team_inputs(run))
+def team_offense(run: ProcessorRun) -> Query:
+    """Each team's box-score sums, shot zones, possessions, pace and ratings
+    (team_offense_game_summary)."""
+    _has_games(run)
+    return run.sql_rows()
 
 
-def team_defense(run: ProcessorRun) -> pd.DataFrame:
-    return team_defense_game_summary(*_team_inputs(run))
+def team_defense(run: ProcessorRun) -> Query:
+    """Each team's opponent's offence of the date, seen from the defence (team_defense_game_summary)."""
+    return run.sql_rows()
 
 
-def player_summary(run: ProcessorRun) -> pd.DataFrame:
-    """Usage rate needs the team's totals of the same game (team offense, written first)."""
-    return player_game_summary(
-        _of_date(run, "nba_raw.player_boxscores"), _of_date(run, "nba_raw.shots"), _of_date(run, TEAM_OFFENSE.id)
-    )
+def player_summary(run: ProcessorRun) -> Query:
+    """Usage rate needs the team's totals of the same game (team offense, written first)
+    (player_game_summary)."""
+    return run.sql_rows()
 
 
-CONTEXT_SQL = Path(__file__).resolve().parent / "sql" / "player_game_context.sql"
+CONTEXT_SQL = SQL_DIR / "player_game_context.sql"
 
 
 def player_context(run: ProcessorRun) -> pd.DataFrame:
@@ -360,11 +368,13 @@ _RAW_OF_DATE = (Read("schedule"), Read("player_boxscores"), Read("shots"))
 ANALYTICS = Phase(
     name="analytics",
     processors=(
-        Processor(TEAM_OFFENSE.name, TEAM_OFFENSE, team_offense, reads=_RAW_OF_DATE),
-        Processor(TEAM_DEFENSE.name, TEAM_DEFENSE, team_defense, reads=_RAW_OF_DATE),
+        Processor(TEAM_OFFENSE.name, TEAM_OFFENSE, team_offense, reads=_RAW_OF_DATE,
+                  sql=(SQL_DIR / "team_offense_game_summary.sql",)),
+        Processor(TEAM_DEFENSE.name, TEAM_DEFENSE, team_defense, reads=(Read(TEAM_OFFENSE.name),),
+                  after=(TEAM_OFFENSE.name,), sql=(SQL_DIR / "team_defense_game_summary.sql",)),
         Processor(PLAYER_GAME_SUMMARY.name, PLAYER_GAME_SUMMARY, player_summary,
                   reads=(Read("player_boxscores"), Read("shots"), Read(TEAM_OFFENSE.name)),
-                  after=(TEAM_OFFENSE.name,)),
+                  after=(TEAM_OFFENSE.name,), sql=(SQL_DIR / "player_game_summary.sql",)),
         # A season's earlier games: a date's context changes when any earlier date is reloaded.
         Processor(PLAYER_GAME_CONTEXT.name, PLAYER_GAME_CONTEXT, player_context,
                   reads=(Read("player_boxscores", "season_before"), Read(PLAYER_GAME_SUMMARY.name)),

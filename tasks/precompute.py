@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from prefect.logging import get_run_logger
 
-from blocks.warehouse import TableSpec
+from blocks.warehouse import Query, TableSpec
 from engine.processors import Phase, Processor, ProcessorRun, Read
 from tasks.analytics import PLAYER_GAME_CONTEXT, PLAYER_GAME_SUMMARY, TEAM_DEFENSE, TEAM_OFFENSE, ZONES
 from tasks.raw import seasons_of
@@ -261,45 +261,55 @@ def ml_feature_rows(players_today: pd.DataFrame, cache: pd.DataFrame, zones: pd.
         points_trend=cache.points_avg_last_5 - cache.points_avg_last_10,
         points_volatility=_ratio(cache.points_std_last_10, cache.points_avg_last_10).values,
     )
-    by_player = {
-        "player_daily_cache": cache.set_index("player_id"),
-        "player_shot_zone_analysis": zones.set_index("player_id"),
-        "player_composite_factors": composite.set_index("player_id"),
-        "player_game_context": context.set_index("player_id"),
+    # Each source's rows lined up with the date's players once (the opponent's, for team
+    # defence); a feature is then one column of arrays: no frame is built per feature.
+    players, opponents = base.player_id.to_numpy(), base.opponent_team_id.to_numpy()
+    aligned = {
+        "player_daily_cache": _aligned(cache, "player_id", players),
+        "player_shot_zone_analysis": _aligned(zones, "player_id", players),
+        "player_composite_factors": _aligned(composite, "player_id", players),
+        "player_game_context": _aligned(context, "player_id", players),
+        "team_defense_zone_analysis": _aligned(defense_today, "team_id", opponents),
+        "schedule": base,
     }
-    out = base[["game_id", "player_id", "team_id", "opponent_team_id"]].assign(game_date=game_date)
+    n = len(base)
+    out: dict[str, object] = {c: base[c] for c in ("game_id", "player_id", "team_id", "opponent_team_id")}
+    out["game_date"] = game_date
     warnings: list[str] = []
-    defaulted = pd.DataFrame(index=base.index)
-    for f in FEATURES:
-        if f.source == "schedule":
-            values = base[f.column].astype("float64")
-        elif f.source == "team_defense_zone_analysis":
-            values = base.opponent_team_id.map(defense_today.set_index("team_id")[f.column]) if len(defense_today) else pd.Series(np.nan, index=base.index)
-        else:
-            table = by_player[f.source]
-            values = base.player_id.map(table[f.column]) if len(table) else pd.Series(np.nan, index=base.index)
-        values = values.astype("float64")
-        missing = values.isna()
-        fallback = f.default if f.default is not None else values.median()
-        if pd.isna(fallback):
+    defaulted = np.zeros((n, len(FEATURES)), dtype=bool)
+    for i, f in enumerate(FEATURES):
+        source = aligned[f.source]
+        values = (source[f.column].to_numpy(dtype="float64", na_value=np.nan) if f.column in source
+                  else np.full(n, np.nan))  # fmt: skip
+        missing = np.isnan(values)
+        fallback = f.default if f.default is not None else (np.median(values[~missing]) if (~missing).any() else np.nan)
+        if np.isnan(fallback):
             fallback = (f.low + f.high) / 2 if f.low >= 0 else 0.0
-        out[f.name] = values.fillna(fallback)
+        filled = np.where(missing, fallback, values)
+        out[f.name] = filled
         out[f"{f.name}_source"] = np.where(missing, "default", f.source)
-        defaulted[f.name] = missing
-        bad = out[(out[f.name] < f.low) | (out[f.name] > f.high)]
+        defaulted[:, i] = missing
+        bad = np.flatnonzero((filled < f.low) | (filled > f.high))
         if len(bad):
             raise FeatureRangeError(
                 f"ml_feature_store {game_date}: feature {f.name} outside [{f.low}, {f.high}] for "
-                f"{len(bad)} players, e.g. player {bad.player_id.iloc[0]}: {bad[f.name].iloc[0]}"
+                f"{len(bad)} players, e.g. player {players[bad[0]]}: {filled[bad[0]]}"
             )
-        if len(base) > 1 and missing.all():
-            warnings.append(f"{f.name}: defaulted for all {len(base)} players")
-        elif f.check_constant and len(base) > 1 and values[~missing].nunique() <= 1:
+        if n > 1 and missing.all():
+            warnings.append(f"{f.name}: defaulted for all {n} players")
+        elif f.check_constant and n > 1 and len(np.unique(values[~missing])) <= 1:
             warnings.append(f"{f.name}: constant across the date's {int((~missing).sum())} players")
     out["feature_version"] = FEATURE_VERSION
-    out["feature_quality_score"] = 1 - defaulted.mean(axis=1).astype("float64")
+    out["feature_quality_score"] = 1 - defaulted.mean(axis=1) if len(FEATURES) else np.ones(n)
     out["actual_points"] = base.pts.astype("int64")  # the target, from the date's box score
-    return out, warnings
+    return pd.DataFrame(out, index=base.index), warnings
+
+
+def _aligned(table: pd.DataFrame, key: str, ids: np.ndarray) -> pd.DataFrame:
+    """The table's rows in the order of `ids` (NaN where an id has no row)."""
+    if not len(table):
+        return pd.DataFrame(index=range(len(ids)))
+    return table.set_index(key).reindex(ids).reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- tables
@@ -417,8 +427,9 @@ def _teams_today(run: ProcessorRun) -> pd.DataFrame:
 
 # The windows run in the warehouse (tasks/sql/<table>.sql): each player's (team's) earlier
 # games of the season numbered newest first, the last N aggregated, only the date's rows
-# returned, so a date costs the same early and late in a season. Window starts are
-# parameters computed here; the SQL is written once for DuckDB and BigQuery.
+# returned and written by the warehouse itself (INSERT ... SELECT), so a date costs the same
+# early and late in a season. Window starts are parameters computed here; the SQL is written
+# once for DuckDB and BigQuery.
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 
@@ -426,44 +437,27 @@ def sql_file(name: str) -> Path:
     return SQL_DIR / f"{name}.sql"
 
 
-def _with_date(run: ProcessorRun, df: pd.DataFrame) -> pd.DataFrame:
-    return df.assign(game_date=run.game_date, season=run.season).reset_index(drop=True)
-
-
-def team_defense_zones(run: ProcessorRun) -> pd.DataFrame:
+def team_defense_zones(run: ProcessorRun) -> Query:
     """Each team playing on the date: opponent FG% by zone over its last 15 games, against
     the league's over the last 30 days (the formula: team_defense_zone_analysis)."""
-    df = run.query_sql(defense_window=DEFENSE_WINDOW, league_since=run.game_date - timedelta(days=LEAGUE_DAYS))
-    df["window_first_date"] = pd.to_datetime(df.window_first_date).dt.date  # a date, as the formula's
-    return _with_date(run, df)
+    return run.sql_rows(defense_window=DEFENSE_WINDOW, league_since=run.game_date - timedelta(days=LEAGUE_DAYS))
 
 
-def player_shot_zones(run: ProcessorRun) -> pd.DataFrame:
+def player_shot_zones(run: ProcessorRun) -> Query:
     """Zone rates and FG% over a player's last 10 and 20 games (player_shot_zone_analysis)."""
-    return _with_date(run, run.query_sql())
+    return run.sql_rows()
 
 
-def daily_cache(run: ProcessorRun) -> pd.DataFrame:
+def daily_cache(run: ProcessorRun) -> Query:
     """Scoring, minutes, usage windows of players with ≥ 3 earlier games, and their team's
     form (player_daily_cache, team_form)."""
-    return _with_date(run, run.query_sql(min_games=CACHE_MIN_GAMES))
+    return run.sql_rows(min_games=CACHE_MIN_GAMES)
 
 
-def team_pace_and_league(run: ProcessorRun) -> tuple[pd.Series, float]:
-    """team_id → pace over its last 10 games, and the league's pace over the last 30 days
-    (team_form, league_pace), for the teams playing on the date."""
-    df = run.query_sql(league_since=run.game_date - timedelta(days=LEAGUE_DAYS))
-    league = float(df.league_pace.iloc[0]) if len(df) and pd.notna(df.league_pace.iloc[0]) else float("nan")
-    teams = df[df.team_id.notna()]
-    return pd.Series(teams.pace_last_10.astype("float64").values, index=teams.team_id.astype("int64")), league
-
-
-def composite_factors(run: ProcessorRun) -> pd.DataFrame:
-    team_pace, league = team_pace_and_league(run)
-    return player_composite_factors(
-        _today(run, PLAYER_DAILY_CACHE), _today(run, PLAYER_SHOT_ZONES), _today(run, TEAM_DEFENSE_ZONES),
-        _today(run, PLAYER_GAME_CONTEXT), team_pace, league, _players_today(run), run.game_date,
-    ).assign(season=run.season)  # fmt: skip
+def composite_factors(run: ProcessorRun) -> Query:
+    """Fatigue, shot-zone mismatch, pace and usage spike of each cached player
+    (player_composite_factors, with team_form's pace and league_pace)."""
+    return run.sql_rows(league_since=run.game_date - timedelta(days=LEAGUE_DAYS))
 
 
 def feature_store(run: ProcessorRun) -> pd.DataFrame:
@@ -506,7 +500,7 @@ PRECOMPUTE = Phase(
                   reads=(Read(PLAYER_DAILY_CACHE.name), Read(PLAYER_SHOT_ZONES.name), Read(TEAM_DEFENSE_ZONES.name),
                          Read(PLAYER_GAME_CONTEXT.name), _season(TEAM_OFFENSE.name), Read(PLAYER_GAME_SUMMARY.name)),
                   after=(TEAM_DEFENSE_ZONES.name, PLAYER_SHOT_ZONES.name, PLAYER_DAILY_CACHE.name),
-                  sql=(sql_file("team_form"),)),
+                  sql=(sql_file("player_composite_factors"),)),
         Processor(ML_FEATURE_STORE.name, ML_FEATURE_STORE, feature_store,
                   reads=(Read(PLAYER_GAME_SUMMARY.name), Read(PLAYER_DAILY_CACHE.name), Read(PLAYER_SHOT_ZONES.name),
                          Read(PLAYER_COMPOSITE.name), Read(TEAM_DEFENSE_ZONES.name), Read(PLAYER_GAME_CONTEXT.name)),

@@ -123,7 +123,7 @@ def parse_landing_file(table: str, game_date: date, data: bytes, file: str) -> p
     problems: list[tuple[str, str]] = []
     missing = [c for c in SOURCE_COLUMNS[table] if c not in text.columns]
     problems += [(c, "column missing") for c in missing]
-    out = pd.DataFrame(index=text.index)
+    out: dict[str, pd.Series] = {}  # one frame at the end (inserting column by column copies)
     for col in SOURCE_COLUMNS[table]:
         if col in missing:
             continue
@@ -155,6 +155,7 @@ def parse_landing_file(table: str, game_date: date, data: bytes, file: str) -> p
             out[col.lower()] = parsed.dt.date
         else:
             out[col.lower()] = raw
+    out = pd.DataFrame(out, index=text.index)
     if spec.key and not any(c.upper() in missing for c in spec.key):
         dup = out.duplicated(list(spec.key), keep="first")
         if dup.any():

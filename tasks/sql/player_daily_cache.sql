@@ -2,8 +2,8 @@
 -- with at least min_games earlier games of season: scoring, minutes, usage and efficiency
 -- over the season, his last 5 and last 10 games (by game_date, game_id), and his team's
 -- (today's team) form: pace and offensive rating over its last 10 games, win % this season
--- (tasks.precompute.player_daily_cache and team_form; team_form.sql is the same team CTE).
--- Params: game_date, season, min_games.
+-- (tasks.precompute.player_daily_cache and team_form).
+-- Params: game_date, season (both also written on every row), min_games.
 WITH today AS (
   SELECT player_id, team_id
   FROM nba_analytics.player_game_summary
@@ -65,6 +65,8 @@ team_form AS (
   GROUP BY team_id
 )
 SELECT
+  @game_date AS game_date,
+  @season AS season,
   t.player_id,
   t.team_id,
   w.games_played_season,

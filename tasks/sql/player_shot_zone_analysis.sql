@@ -2,7 +2,7 @@
 -- player_game_summary) with at least one earlier game of season: zone attempt rates and
 -- FG% over his last 10 and last 20 games (by game_date, game_id), primary scoring zone over
 -- the last 20, sample quality (tasks.precompute.player_shot_zone_analysis).
--- Params: game_date, season.
+-- Params: game_date, season (both also written on every row).
 WITH today AS (
   SELECT player_id, team_id
   FROM nba_analytics.player_game_summary
@@ -56,6 +56,8 @@ points AS (
   FROM sums AS s
 )
 SELECT
+  @game_date AS game_date,
+  @season AS season,
   t.player_id,
   t.team_id,
   p.games_last_10,

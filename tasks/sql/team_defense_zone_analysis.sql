@@ -2,7 +2,7 @@
 -- date) with at least one earlier game of season: opponent FG% by zone over its last 15
 -- games (by game_date, game_id) against the league's over the last 30 days; strongest and
 -- weakest zone (tasks.precompute.team_defense_zone_analysis).
--- Params: game_date, season, defense_window (15), league_since (= game_date - 30 days).
+-- Params: game_date, season (both also written on every row), defense_window (15), league_since (= game_date - 30 days).
 WITH today AS (
   SELECT DISTINCT team_id
   FROM nba_analytics.team_offense_game_summary
@@ -66,6 +66,8 @@ versus AS (
   FROM zones AS z
 )
 SELECT
+  @game_date AS game_date,
+  @season AS season,
   team_id,
   games_in_window,
   window_first_date,

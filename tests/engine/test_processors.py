@@ -70,9 +70,9 @@ def test_a_declaration_that_breaks_the_rules_is_refused():
         Processor(TEAM_OFFENSE.name, TEAM_OFFENSE, compute, reads=(Read("schedule", "month"),))  # type: ignore[arg-type]
 
 
-def _analytics_versions(tmp_path: Path, edit=lambda s: s) -> dict[str, str]:
-    """The analytics processors' versions of a copy of tasks/analytics.py, after `edit`."""
-    source = edit((REPO_ROOT / "tasks" / "analytics.py").read_text())
+def _versions(tmp_path: Path, edit=lambda s: s, module: str = "analytics") -> dict[str, str]:
+    """The processors' versions of a copy of tasks/<module>.py, after `edit`."""
+    source = edit((REPO_ROOT / "tasks" / f"{module}.py").read_text())
     name = f"tasks.probe_{uuid.uuid4().hex[:8]}"
     path = tmp_path / f"{name.split('.')[1]}.py"
     path.write_text(source)
@@ -82,7 +82,8 @@ def _analytics_versions(tmp_path: Path, edit=lambda s: s) -> dict[str, str]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    return {p.name: p.version for p in module.ANALYTICS.processors}
+    phase = module.ANALYTICS if hasattr(module, "ANALYTICS") else module.PRECOMPUTE
+    return {p.name: p.version for p in phase.processors}
 
 
 def _replace(old: str, new: str):
@@ -94,26 +95,34 @@ def _replace(old: str, new: str):
 
 
 def test_code_versions_follow_the_compute_code_not_the_module_file(tmp_path):
-    base = _analytics_versions(tmp_path)
-    assert base == _analytics_versions(tmp_path)  # deterministic
+    base = _versions(tmp_path)
+    assert base == _versions(tmp_path)  # deterministic
     assert len(set(base.values())) == len(base)  # each processor its own version
     # A docstring, a comment, a table description: nothing any formula computes.
-    assert _analytics_versions(tmp_path, _replace('"""Rest and load of each player', '"""Rest, load of each player')) == base
-    assert _analytics_versions(tmp_path, _replace("One row per team per game: the team's offence.", "Team offence.")) == base
-    assert _analytics_versions(tmp_path, _replace("def possessions(", "# why possessions\ndef possessions(")) == base
-    # A formula: possessions feeds the team tables, not the player context.
-    changed = _analytics_versions(tmp_path, _replace("return fga + 0.44 * fta - oreb + tov", "return fga + 0.45 * fta - oreb + tov"))
-    assert changed["team_offense_game_summary"] != base["team_offense_game_summary"]
-    assert changed["player_game_context"] == base["player_game_context"]
-    # A constant a formula uses changes it too (the paint zones feed the zone counts).
-    zones = _analytics_versions(tmp_path, _replace('PAINT_ZONES = ("Restricted Area", "In The Paint (Non-RA)")',
-                                                   'PAINT_ZONES = ("Restricted Area",)'))  # fmt: skip
-    assert zones["player_game_summary"] != base["player_game_summary"]
-    # The SQL a processor runs is part of its version.
-    sql = tmp_path / "sql" / "player_game_context.sql"
-    sql.write_text(sql.read_text().replace("@since_7", "@since_14", 1))
-    edited = _analytics_versions(tmp_path)
-    assert edited["player_game_context"] != base["player_game_context"]
-    assert {k: v for k, v in edited.items() if k != "player_game_context"} == {
+    assert _versions(tmp_path, _replace('"""Rest and load of each player', '"""Rest, load of each player')) == base
+    assert _versions(tmp_path, _replace("One row per team per game: the team's offence.", "Team offence.")) == base
+    assert _versions(tmp_path, _replace("def possessions(", "# why possessions\ndef possessions(")) == base
+    # The pandas formulas are the SQL's reference (held equal by the tests), not what runs.
+    assert _versions(tmp_path, _replace("return fga + 0.44 * fta - oreb + tov", "return fga + 0.45 * fta - oreb + tov")) == base
+    # Python a processor runs is part of its version: the days of its windows here.
+    changed = _versions(tmp_path, _replace("since_7=d - timedelta(days=7)", "since_7=d - timedelta(days=6)"))
+    assert changed["player_game_context"] != base["player_game_context"]
+    assert {k: v for k, v in changed.items() if k != "player_game_context"} == {
         k: v for k, v in base.items() if k != "player_game_context"}
+    # The SQL a processor runs is part of its version: possessions feed the team offence,
+    # and the processors reading that table are chained to it by their inputs, not their code.
+    sql = tmp_path / "sql" / "team_offense_game_summary.sql"
+    sql.write_text(sql.read_text().replace("0.44e0 * b.fta", "0.45e0 * b.fta", 1))
+    edited = _versions(tmp_path)
+    assert edited["team_offense_game_summary"] != base["team_offense_game_summary"]
+    assert {k: v for k, v in edited.items() if k != "team_offense_game_summary"} == {
+        k: v for k, v in base.items() if k != "team_offense_game_summary"}
+
+
+def test_a_constant_a_processor_uses_is_part_of_its_version(tmp_path):
+    base = _versions(tmp_path, module="precompute")
+    fewer = _versions(tmp_path, _replace("CACHE_MIN_GAMES = 3", "CACHE_MIN_GAMES = 4"), module="precompute")
+    assert fewer["player_daily_cache"] != base["player_daily_cache"]
+    assert {k: v for k, v in fewer.items() if k != "player_daily_cache"} == {
+        k: v for k, v in base.items() if k != "player_daily_cache"}
 

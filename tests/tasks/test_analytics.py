@@ -1,5 +1,6 @@
-"""Analytics formulas on the whole bundled season (no Prefect, no warehouse). Expected values
-are computed here independently from the CSVs, or worked by hand."""
+"""Analytics formulas on the whole bundled season (no Prefect, no warehouse), and the SQL the
+processors run against them. Expected values are computed here independently from the CSVs,
+or worked by hand."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import pandas as pd
 import pytest
 
 from tasks.analytics import (
+    PLAYER_GAME_SUMMARY,
+    TEAM_DEFENSE,
+    TEAM_OFFENSE,
     player_game_context,
     player_game_summary,
     team_defense_game_summary,
@@ -241,3 +245,22 @@ def test_a_date_whose_raw_rows_are_gone_fails_and_keeps_its_analytics(built_copy
     # Never zeros: the partitions written before stay as they were.
     for spec_id, n in counts.items():
         assert int(built_copy.query(f"SELECT count(*) AS n FROM {spec_id} WHERE game_date = @d", {"d": d}).n[0]) == n
+
+
+@pytest.mark.parametrize("spec", [TEAM_OFFENSE, TEAM_DEFENSE, PLAYER_GAME_SUMMARY], ids=lambda s: s.name)
+def test_the_sql_processors_write_what_the_formulas_compute_from_the_csv(spec, built_copy, raw, offense, summary):
+    """The processors run the formulas as SQL in the warehouse: over the built four weeks,
+    every row and value equals the pandas formula over the CSVs (floats within 1e-9)."""
+    from tests.conftest import BUILT_END, BUILT_START
+
+    formula = {TEAM_OFFENSE.name: lambda: offense, PLAYER_GAME_SUMMARY.name: lambda: summary,
+               TEAM_DEFENSE.name: lambda: team_defense_game_summary(raw["player_box"], raw["schedule"], raw["shots"])}  # fmt: skip
+    want = formula[spec.name]()
+    want = spec.conform(want[(want.game_date >= BUILT_START) & (want.game_date <= BUILT_END)])
+    got = spec.conform(built_copy.query(f"SELECT * FROM {spec.id}"))
+    assert len(got) == len(want) > 0
+    key = list(spec.key)
+    got, want = (f.sort_values(key).reset_index(drop=True) for f in (got, want))
+    floats = [c for c, kind in spec.columns if kind == "FLOAT64"]
+    pd.testing.assert_frame_equal(got.drop(columns=floats), want.drop(columns=floats))
+    pd.testing.assert_frame_equal(got[floats], want[floats], rtol=0, atol=1e-9)
