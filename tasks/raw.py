@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from blocks.sources import SOURCE_COLUMNS, SOURCE_TABLES
 from blocks.warehouse import TableSpec, Warehouse
 from engine.processors import Phase, Processor, ProcessorRun, Read
@@ -110,7 +113,63 @@ def parse_landing_file(table: str, game_date: date, data: bytes, file: str) -> p
 
     Raises LandingFileError listing every bad field: a missing column, a non-numeric value,
     an empty numeric value, a duplicate key, a game date other than the file's date.
+    A clean file is typed by Arrow in one pass (`_typed_clean`); anything it does not accept
+    outright goes through the checks below, which name each problem (or accept the file).
     """
+    clean = _typed_clean(table, game_date, data)
+    return clean if clean is not None else _typed_checked(table, game_date, data, file)
+
+
+def _typed_clean(table: str, game_date: date, data: bytes) -> pd.DataFrame | None:
+    """The file typed as `_typed_checked` types it, when every check passes at first sight
+    (no value to trim, no empty required value, every integer and date well formed, the
+    file's date only, no duplicate key); else None. Stricter than the checks, never looser:
+    a None costs only the slower path. (pandas column by column: ~60 ms for a box-score
+    file; Arrow: a few.)"""
+    types = dict(RAW_TABLES[table].columns)
+    try:
+        text = pacsv.read_csv(
+            pa.BufferReader(data),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in SOURCE_COLUMNS[table]},
+                                                 strings_can_be_null=False),
+        )  # fmt: skip
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+        return None
+    names = text.column_names
+    if len(set(names)) != len(names) or any(c not in names for c in SOURCE_COLUMNS[table]):
+        return None
+    out: dict[str, object] = {}
+    for col in SOURCE_COLUMNS[table]:
+        raw, kind = text.column(col), types[col.lower()]
+        if len(raw) and not pc.all(pc.equal(pc.utf8_trim_whitespace(raw), raw)).as_py():
+            return None
+        empty = pc.equal(raw, "")
+        if col not in NULLABLE and pc.any(empty).as_py():
+            return None
+        if kind == "INT64":
+            if len(raw) and not pc.all(pc.match_substring_regex(raw, _INTEGER.pattern)).as_py():
+                return None
+            out[col.lower()] = pd.array(pc.cast(raw, pa.int64()).to_numpy(zero_copy_only=False), dtype="Int64")
+        elif kind == "FLOAT64":  # pandas parses the numbers, as the checks do
+            num = pd.to_numeric(pd.Series(raw.to_numpy(zero_copy_only=False)).where(~empty.to_numpy(zero_copy_only=False)), errors="coerce")
+            if (num.isna() & ~empty.to_numpy(zero_copy_only=False)).any():
+                return None
+            out[col.lower()] = num.astype("float64").to_numpy()
+        elif kind == "DATE":
+            if len(raw) and not pc.all(pc.equal(raw, game_date.isoformat())).as_py():
+                return None
+            out[col.lower()] = [game_date] * len(raw)
+        else:
+            out[col.lower()] = pd.array(raw.to_numpy(zero_copy_only=False), dtype="str")
+    frame = pd.DataFrame(out, index=pd.RangeIndex(text.num_rows))
+    key = list(RAW_TABLES[table].key)
+    if key and frame.duplicated(key).any():
+        return None
+    return frame
+
+
+def _typed_checked(table: str, game_date: date, data: bytes, file: str) -> pd.DataFrame:
+    """Every check of a landing file, each bad field named with examples."""
     spec = RAW_TABLES[table]
     types = dict(spec.columns)
     try:

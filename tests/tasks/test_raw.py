@@ -14,6 +14,8 @@ from tasks.raw import (
     RAW_SCHEDULE,
     RAW_SHOTS,
     LandingFileError,
+    _typed_checked,
+    _typed_clean,
     parse_landing_file,
     raw_frames,
 )
@@ -214,3 +216,26 @@ def test_the_processors_check_box_scores_and_shots_against_the_loaded_schedule(
     assert sorted(zip(ledger.processor, ledger.d, strict=True)) == [
         ("player_boxscores", "2023-10-25"), ("shots", "2023-10-24")
     ]  # fmt: skip
+
+
+def test_clean_files_are_typed_by_arrow_exactly_as_the_checks_type_them(season_csv):
+    """A clean file takes the one-pass Arrow typing; its frame equals the column-by-column
+    checks' frame (values and dtypes) on every file of the season's first month."""
+    source = BundledSeasonSource(source_dir=str(BUNDLED_SOURCE_DIR))
+    for d in source.game_dates(date(2023, 10, 24), date(2023, 11, 24)):
+        for table in SOURCE_TABLES:
+            data = source.fetch_csv(table, d)
+            fast = _typed_clean(table, d, data)
+            assert fast is not None, (table, d)
+            pd.testing.assert_frame_equal(fast, _typed_checked(table, d, data, "f"))
+
+
+def test_a_value_the_fast_path_does_not_take_goes_through_the_checks(day_rows):
+    # Padded and signed integers are valid (the checks trim and accept a sign); the Arrow
+    # pass leaves them to the checks, which type them the same as the clean values.
+    padded = _changed(day_rows, "player_box", lambda df: df.assign(
+        PTS=[f" {v} " for v in df.PTS], PLUS_MINUS=[f"+{v}" if int(v) > 0 else str(v) for v in df.PLUS_MINUS]))  # fmt: skip
+    data = to_csv_bytes(padded["player_box"])
+    assert _typed_clean("player_box", DAY, data) is None
+    clean = parse_landing_file("player_box", DAY, to_csv_bytes(day_rows["player_box"]), "f")
+    pd.testing.assert_frame_equal(parse_landing_file("player_box", DAY, data, "f"), clean)
