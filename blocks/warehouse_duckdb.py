@@ -168,6 +168,8 @@ class DuckDBWarehouse(Warehouse):
                 raise ValueError(f"{spec.id}: frame lacks columns {missing}")
             if not len(rows):
                 return 0
+            if len(rows) == 1:  # a ledger entry: bound as values (registering costs ~3 ms)
+                return self._insert_row(con, spec, rows)
             # Registered as Arrow: DuckDB scans a pandas frame's columns one by one to guess
             # their types (15 ms for the feature store's 75 columns; 3 ms through Arrow).
             con.register("incoming", pa.Table.from_pandas(rows, preserve_index=False))
@@ -187,6 +189,26 @@ class DuckDBWarehouse(Warehouse):
                 con.unregister("incoming")
         return int(n)
 
+    def _insert_row(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pd.DataFrame) -> int:
+        values = [_python(rows[c].iloc[0]) for c in spec.column_names]
+        cols = ", ".join(f'"{c}"' for c in spec.column_names)
+        cast = ", ".join(f"CAST(? AS {_DUCKDB_TYPES[t]})" for _, t in spec.columns)
+        try:
+            con.execute(f"INSERT INTO {self.table_ref(spec.dataset, spec.name)} ({cols}) VALUES ({cast})", values)
+        except duckdb.ConstraintException as exc:
+            column = str(exc).rsplit(".", 1)[-1].strip()
+            raise ValueError(f"{spec.id}: NULL in required column {column!r} ({exc})") from exc
+        return 1
+
     def append(self, spec: TableSpec, df: pd.DataFrame) -> int:
         with self._connect() as con:
             return self._insert(con, spec, df)
+
+
+def _python(value: Any) -> Any:
+    """A frame's cell as a value DuckDB binds: NULL for any missing marker, plain Python."""
+    if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value

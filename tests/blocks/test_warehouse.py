@@ -350,7 +350,7 @@ def test_bigquery_parameter_types_are_inferred(bq: Any) -> None:
     )  # fmt: skip
     assert [plain(v) for v in got.iloc[0]] == [OPENING_NIGHT, INGESTED, 3, 2.5, "x", True, 7, 2]
     with pytest.raises(ValueError, match="empty list"):
-        bq.query("SELECT 1", {"ids": []})
+        bq.query("SELECT ARRAY_LENGTH(@ids) AS n", {"ids": []})
 
 
 @pytest.mark.bigquery
