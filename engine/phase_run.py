@@ -81,9 +81,7 @@ def run_phase(
     if reprocess == "all":  # run again even what the cache holds
         tasks = {name: t.with_options(refresh_cache=True) for name, t in tasks.items()}
     futures: dict[date, dict[str, Any]] = {}
-    # Dates side by side on a pool sized for the warehouse (Settings.task_pool_size): one
-    # worker on DuckDB (one writer; GIL-bound pandas: 4 threads were slower than 1), several
-    # on BigQuery, whose work is waiting on its API.
+    # Dates side by side on a pool sized for the warehouse (Settings.task_pool_size).
     with ThreadPoolTaskRunner(max_workers=get_settings().task_pool_size) as runner:
         for d in to_run:
             step = plan.dates[d]
