@@ -124,10 +124,8 @@ class BigQueryWarehouse(Warehouse):
         # Every frame is checked before the first table is touched. A Query's rows come back
         # and load like a frame (the same checks; a query job writing the partition itself,
         # WRITE_TRUNCATE on `table$YYYYMMDD`, would save the round trip).
-        conformed = {
-            spec: self._check_partition(spec, game_date, self.query(rows.sql, rows.params) if isinstance(rows, Query) else rows)
-            for spec, rows in frames.items()
-        }  # fmt: skip
+        fetched = {spec: self.query(r.sql, r.params) if isinstance(r, Query) else r for spec, r in frames.items()}
+        conformed = {spec: self._check_partition(spec, game_date, df) for spec, df in fetched.items()}
         written: dict[str, int] = {}
         for spec, df in conformed.items():
             if len(df):

@@ -160,49 +160,44 @@ class DuckDBWarehouse(Warehouse):
 
     def _insert(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: Rows) -> int:
         """Insert the rows into the table, each column cast to its type; returns the count."""
+        ref, cols = self.table_ref(spec.dataset, spec.name), ", ".join(f'"{c}"' for c in spec.column_names)
+        select = f"INSERT INTO {ref} ({cols}) SELECT " + ", ".join(
+            f'CAST("{c}" AS {_DUCKDB_TYPES[t]})' for c, t in spec.columns)  # fmt: skip
         if isinstance(rows, Query):
-            source, params = f"({translate_params(self.render(rows.sql), '$')})", used_params(rows.sql, rows.params)
-        else:
-            missing = [c for c in spec.column_names if c not in rows.columns]
-            if missing:
-                raise ValueError(f"{spec.id}: frame lacks columns {missing}")
-            if not len(rows):
-                return 0
-            if len(rows) == 1:  # a ledger entry: bound as values (registering costs ~3 ms)
-                return self._insert_row(con, spec, rows)
-            # Registered as Arrow: DuckDB scans a pandas frame's columns one by one to guess
-            # their types (15 ms for the feature store's 75 columns; 3 ms through Arrow).
-            con.register("incoming", pa.Table.from_pandas(rows, preserve_index=False))
-            source, params = "incoming", {}
-        cols = ", ".join(f'"{c}"' for c in spec.column_names)
-        cast = ", ".join(f'CAST("{c}" AS {_DUCKDB_TYPES[t]})' for c, t in spec.columns)
+            sql = f"{select} FROM ({translate_params(self.render(rows.sql), '$')})"
+            return _inserted(spec, con, sql, used_params(rows.sql, rows.params))
+        missing = [c for c in spec.column_names if c not in rows.columns]
+        if missing:
+            raise ValueError(f"{spec.id}: frame lacks columns {missing}")
+        if not len(rows):
+            return 0
+        if len(rows) == 1:  # a ledger entry: bound as values (registering costs ~3 ms)
+            cast = ", ".join(f"CAST(? AS {_DUCKDB_TYPES[t]})" for _, t in spec.columns)
+            values = [_python(rows[c].iloc[0]) for c in spec.column_names]
+            return _inserted(spec, con, f"INSERT INTO {ref} ({cols}) VALUES ({cast})", values)
+        # Registered as Arrow: DuckDB scans a pandas frame's columns one by one to guess
+        # their types (15 ms for the feature store's 75 columns; 3 ms through Arrow).
+        con.register("incoming", pa.Table.from_pandas(rows, preserve_index=False))
         try:
-            (n,) = con.execute(f"INSERT INTO {self.table_ref(spec.dataset, spec.name)} ({cols}) "
-                               f"SELECT {cast} FROM {source} AS incoming", params).fetchone()  # fmt: skip
-        except duckdb.ConstraintException as exc:
-            column = str(exc).rsplit(".", 1)[-1].strip()
-            raise ValueError(f"{spec.id}: NULL in required column {column!r} ({exc})") from exc
-        except duckdb.BinderException as exc:
-            raise ValueError(f"{spec.id}: the rows do not fit the table: {exc}") from exc
+            return _inserted(spec, con, f"{select} FROM incoming")
         finally:
-            if source == "incoming":
-                con.unregister("incoming")
-        return int(n)
-
-    def _insert_row(self, con: duckdb.DuckDBPyConnection, spec: TableSpec, rows: pd.DataFrame) -> int:
-        values = [_python(rows[c].iloc[0]) for c in spec.column_names]
-        cols = ", ".join(f'"{c}"' for c in spec.column_names)
-        cast = ", ".join(f"CAST(? AS {_DUCKDB_TYPES[t]})" for _, t in spec.columns)
-        try:
-            con.execute(f"INSERT INTO {self.table_ref(spec.dataset, spec.name)} ({cols}) VALUES ({cast})", values)
-        except duckdb.ConstraintException as exc:
-            column = str(exc).rsplit(".", 1)[-1].strip()
-            raise ValueError(f"{spec.id}: NULL in required column {column!r} ({exc})") from exc
-        return 1
+            con.unregister("incoming")
 
     def append(self, spec: TableSpec, df: pd.DataFrame) -> int:
         with self._connect() as con:
             return self._insert(con, spec, df)
+
+
+def _inserted(spec: TableSpec, con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> int:
+    """Run one INSERT and return its count; the table's refusals as errors naming it."""
+    try:
+        found = con.execute(sql, params or {}).fetchone()
+    except duckdb.ConstraintException as exc:
+        column = str(exc).rsplit(".", 1)[-1].strip()
+        raise ValueError(f"{spec.id}: NULL in required column {column!r} ({exc})") from exc
+    except duckdb.BinderException as exc:
+        raise ValueError(f"{spec.id}: the rows do not fit the table: {exc}") from exc
+    return int(found[0]) if found else 0
 
 
 def _python(value: Any) -> Any:

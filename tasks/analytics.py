@@ -315,6 +315,11 @@ ANALYTICS_TABLES = (TEAM_OFFENSE, TEAM_DEFENSE, PLAYER_GAME_SUMMARY, PLAYER_GAME
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 
+def sql_file(name: str) -> Path:
+    """A processor's SQL file, `tasks/sql/<name>.sql` (part of its code version)."""
+    return SQL_DIR / f"{name}.sql"
+
+
 def _has_games(run: ProcessorRun) -> None:
     """A game date always has a schedule and box scores: never write an empty date for it."""
     found = run.warehouse.query(
@@ -346,9 +351,6 @@ def player_summary(run: ProcessorRun) -> Query:
     return run.sql_rows()
 
 
-CONTEXT_SQL = SQL_DIR / "player_game_context.sql"
-
-
 def player_context(run: ProcessorRun) -> pd.DataFrame:
     """The date's players (player_game_summary) with rest and load from their raw box-score
     rows of the season strictly before the date, counted by the warehouse
@@ -369,16 +371,16 @@ ANALYTICS = Phase(
     name="analytics",
     processors=(
         Processor(TEAM_OFFENSE.name, TEAM_OFFENSE, team_offense, reads=_RAW_OF_DATE,
-                  sql=(SQL_DIR / "team_offense_game_summary.sql",)),
+                  sql=(sql_file(TEAM_OFFENSE.name),)),
         Processor(TEAM_DEFENSE.name, TEAM_DEFENSE, team_defense, reads=(Read(TEAM_OFFENSE.name),),
-                  after=(TEAM_OFFENSE.name,), sql=(SQL_DIR / "team_defense_game_summary.sql",)),
+                  after=(TEAM_OFFENSE.name,), sql=(sql_file(TEAM_DEFENSE.name),)),
         Processor(PLAYER_GAME_SUMMARY.name, PLAYER_GAME_SUMMARY, player_summary,
                   reads=(Read("player_boxscores"), Read("shots"), Read(TEAM_OFFENSE.name)),
-                  after=(TEAM_OFFENSE.name,), sql=(SQL_DIR / "player_game_summary.sql",)),
+                  after=(TEAM_OFFENSE.name,), sql=(sql_file(PLAYER_GAME_SUMMARY.name),)),
         # A season's earlier games: a date's context changes when any earlier date is reloaded.
         Processor(PLAYER_GAME_CONTEXT.name, PLAYER_GAME_CONTEXT, player_context,
                   reads=(Read("player_boxscores", "season_before"), Read(PLAYER_GAME_SUMMARY.name)),
-                  after=(PLAYER_GAME_SUMMARY.name,), sql=(CONTEXT_SQL,)),
+                  after=(PLAYER_GAME_SUMMARY.name,), sql=(sql_file(PLAYER_GAME_CONTEXT.name),)),
     ),
     seasons=seasons_of,
 )  # fmt: skip

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,7 @@ from prefect.logging import get_run_logger
 
 from blocks.warehouse import Query, TableSpec
 from engine.processors import Phase, Processor, ProcessorRun, Read
-from tasks.analytics import PLAYER_GAME_CONTEXT, PLAYER_GAME_SUMMARY, TEAM_DEFENSE, TEAM_OFFENSE, ZONES
+from tasks.analytics import PLAYER_GAME_CONTEXT, PLAYER_GAME_SUMMARY, TEAM_DEFENSE, TEAM_OFFENSE, ZONES, sql_file
 from tasks.raw import seasons_of
 
 BOOTSTRAP_DAYS = 14
@@ -418,23 +417,11 @@ def _players_today(run: ProcessorRun) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def _teams_today(run: ProcessorRun) -> pd.DataFrame:
-    return run.warehouse.query(
-        f"SELECT game_id, team_id, opponent_team_id FROM {TEAM_OFFENSE.id} WHERE game_date = @game_date",
-        {"game_date": run.game_date},
-    )
-
-
 # The windows run in the warehouse (tasks/sql/<table>.sql): each player's (team's) earlier
 # games of the season numbered newest first, the last N aggregated, only the date's rows
 # returned and written by the warehouse itself (INSERT ... SELECT), so a date costs the same
 # early and late in a season. Window starts are parameters computed here; the SQL is written
-# once for DuckDB and BigQuery.
-SQL_DIR = Path(__file__).resolve().parent / "sql"
-
-
-def sql_file(name: str) -> Path:
-    return SQL_DIR / f"{name}.sql"
+# once for DuckDB and BigQuery (tasks/sql, beside analytics' SQL: sql_file).
 
 
 def team_defense_zones(run: ProcessorRun) -> Query:

@@ -151,8 +151,9 @@ def _typed_clean(table: str, game_date: date, data: bytes) -> pd.DataFrame | Non
                 return None
             out[col.lower()] = pd.array(pc.cast(raw, pa.int64()).to_numpy(zero_copy_only=False), dtype="Int64")
         elif kind == "FLOAT64":  # pandas parses the numbers, as the checks do
-            num = pd.to_numeric(pd.Series(raw.to_numpy(zero_copy_only=False)).where(~empty.to_numpy(zero_copy_only=False)), errors="coerce")
-            if (num.isna() & ~empty.to_numpy(zero_copy_only=False)).any():
+            given = ~empty.to_numpy(zero_copy_only=False)
+            num = pd.to_numeric(pd.Series(raw.to_numpy(zero_copy_only=False)).where(given), errors="coerce")
+            if (num.isna() & given).any():
                 return None
             out[col.lower()] = num.astype("float64").to_numpy()
         elif kind == "DATE":
