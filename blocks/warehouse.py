@@ -122,6 +122,9 @@ class Warehouse(Block):
 
     _block_schema_capabilities: ClassVar[list[str]] = ["warehouse"]
     dialect: ClassVar[str] = ""
+    # Whether ensure_tables remembers, per process, the tables it made (each check costs an
+    # API call on BigQuery); a table found gone by has_table is forgotten again.
+    remember_tables: ClassVar[bool] = True
 
     @abstractmethod
     def table_ref(self, dataset: str, table: str) -> str:
@@ -131,15 +134,29 @@ class Warehouse(Block):
         """Create the datasets and tables that do not exist yet (idempotent). Each phase
         flow ensures its tables for every date; a process asks the warehouse once per table
         (on BigQuery each check is an API call)."""
-        where = (type(self).__name__, repr(self.model_dump()))
+        if not self.remember_tables:
+            self._create_tables(list(specs))
+            return
+        where = self._where()
         new = [spec for spec in specs if (where, spec) not in _ENSURED]
         if new:
             self._create_tables(new)
             _ENSURED.update((where, spec) for spec in new)
 
-    @abstractmethod
     def has_table(self, spec: TableSpec) -> bool:
-        """Whether the table exists (asking creates nothing, not even the database file)."""
+        """Whether the table exists (asking creates nothing, not even the database file). A
+        table found gone (dropped, a recreated warehouse) is created again by ensure_tables."""
+        found = self._has_table(spec)
+        if not found:
+            _ENSURED.discard((self._where(), spec))
+        return found
+
+    def _where(self) -> tuple[str, str]:
+        return type(self).__name__, repr(self.model_dump())
+
+    @abstractmethod
+    def _has_table(self, spec: TableSpec) -> bool:
+        """Whether the table exists, asked of the warehouse."""
 
     @abstractmethod
     def _create_tables(self, specs: list[TableSpec]) -> None:

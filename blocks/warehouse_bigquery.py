@@ -78,7 +78,7 @@ class BigQueryWarehouse(Warehouse):
     def table_ref(self, dataset: str, table: str) -> str:
         return f"`{self._table_id(dataset, table)}`"
 
-    def has_table(self, spec: TableSpec) -> bool:
+    def _has_table(self, spec: TableSpec) -> bool:
         try:
             self.client().get_table(self._table_id(spec.dataset, spec.name))
         except NotFound:

@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -17,6 +17,7 @@ from prefect.context import TaskRunContext
 
 from blocks.warehouse import TableSpec, Warehouse
 from blocks.settings import get_settings
+from engine.policies import run_logger
 
 RUN_LEDGER = TableSpec(
     dataset="nba_ops",
@@ -58,15 +59,48 @@ def partition_version(processor: str, input_fingerprint: str, code_version: str)
     return hashlib.sha256(f"{processor}|{input_fingerprint}|{code_version}".encode()).hexdigest()[:24]
 
 
-def latest_runs(warehouse: Warehouse, start: date, end: date) -> pd.DataFrame:
-    """The last successful run of every processor on every date in [start, end]."""
+def latest_runs(warehouse: Warehouse, start: date, end: date,
+                tables: Mapping[str, TableSpec] | None = None) -> pd.DataFrame:  # fmt: skip
+    """The last successful run of every processor on every date in [start, end]. With
+    `tables` (processor → the table it writes), only runs whose partition the warehouse still
+    holds, with the rows the run wrote: the warehouse is the truth, so a dropped table, a
+    restored older copy or a recreated dataset makes its dates run again (issue 13)."""
     runs = warehouse.query(
-        "SELECT processor, game_date, input_fingerprint, code_version, finished_at "
+        "SELECT processor, game_date, input_fingerprint, code_version, rows_written, finished_at "
         "FROM nba_ops.run_ledger WHERE status = 'succeeded' AND game_date BETWEEN @start AND @end",
         {"start": start, "end": end},
     )
     runs["game_date"] = pd.to_datetime(runs["game_date"]).dt.date
-    return runs.sort_values("finished_at").groupby(["processor", "game_date"]).tail(1)
+    runs = runs.sort_values("finished_at").groupby(["processor", "game_date"]).tail(1)
+    if tables is None or runs.empty:
+        return runs
+    held = partition_rows(warehouse, [tables[p] for p in sorted(set(runs.processor) & set(tables))], start, end)
+    verifiable = runs.processor.isin(list(tables))
+    found = [held.get((p, d), 0) for p, d in zip(runs.processor, runs.game_date, strict=True)]
+    kept = ~verifiable | (runs.rows_written.fillna(-1).astype("int64") == pd.Series(found, index=runs.index))
+    lost = runs[~kept]
+    if not lost.empty:
+        run_logger().warning(
+            "%d partition(s) the run ledger records are not in the warehouse as written (a dropped "
+            "table, a restored or recreated warehouse): they count as missing and run again; e.g. %s",
+            len(lost), ", ".join(f"{p} {d}" for p, d in zip(lost.processor[:5], lost.game_date[:5], strict=True)),
+        )  # fmt: skip
+    return runs[kept]
+
+
+def partition_rows(warehouse: Warehouse, specs: Iterable[TableSpec], start: date, end: date) -> dict[tuple[str, date], int]:
+    """Rows per (table name, game_date) in [start, end] of the tables that exist: one query."""
+    present = [s for s in specs if warehouse.has_table(s)]
+    if not present:
+        return {}
+    sql = " UNION ALL ".join(
+        f"SELECT '{s.name}' AS processor, game_date, count(*) AS n FROM {warehouse.table_ref(s.dataset, s.name)} "
+        "WHERE game_date BETWEEN @start AND @end GROUP BY game_date"
+        for s in present
+    )  # fmt: skip
+    counts = warehouse.query(sql, {"start": start, "end": end})
+    days = pd.to_datetime(counts["game_date"]).dt.date
+    return {(p, d): int(n) for p, d, n in zip(counts.processor, days, counts.n, strict=True)}
 
 
 def last_attempts(warehouse: Warehouse, start: date, end: date) -> pd.DataFrame:

@@ -14,19 +14,21 @@ from functools import cache
 from typing import Any
 
 from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks.settings import get_settings
 from engine.ledger import RUN_LEDGER, Written
-from engine.policies import TRANSIENT_RETRIES, processor_cache
-from engine.processors import Phase, PhasePlan, Processor, execute, plan_phase
+from engine.policies import TRANSIENT_RETRIES, retried
+from engine.processors import DatePlan, Phase, PhasePlan, Processor, execute, plan_phase
 from engine.runner import REPROCESS, PhaseFailed, PhaseResult, range_name
 
 
 @cache
 def processor_task(processor: Processor) -> Task[..., Written]:
-    """The processor's Prefect task: named after it, cached on its inputs and code version,
-    transient source errors retried with backoff where it calls a source."""
+    """The processor's Prefect task: named after it, transient source errors retried with
+    backoff where it calls a source. Not cached by Prefect (engine.policies): the planner
+    submits only what the warehouse lacks, and its result stays in memory."""
 
     def run(game_date: date, fingerprint: str, season: str | None = None) -> Written:
         return execute(processor, game_date, fingerprint, season)
@@ -37,7 +39,8 @@ def processor_task(processor: Processor) -> Task[..., Written]:
     return task(
         name=processor.name,
         task_run_name=processor.task_run_name,
-        cache_policy=processor_cache(processor.name, processor.version),
+        cache_policy=NO_CACHE,
+        persist_result=False,
         **retries,
     )(run)
 
@@ -50,6 +53,14 @@ def phase_dates(phase: Phase, start: date, end: date, dates: Sequence[date] | No
         wanted = set(dates)
         game_dates = [d for d in game_dates if d in wanted]
     return phase.processable(game_dates, source)
+
+
+def plan_range(phase: Phase, catalog: Sequence[Phase], start: date, end: date,
+               dates: Sequence[date] | None = None) -> tuple[list[date], PhasePlan]:  # fmt: skip
+    """The phase's dates of [start, end] and their plan (the schedule, season starts and the
+    source's fingerprints: source calls, retried as one)."""
+    days = phase_dates(phase, start, end, dates)
+    return days, plan_phase(phase, days, catalog)
 
 
 def todo(plan: PhasePlan, reprocess: str, result: PhaseResult) -> list[date]:
@@ -71,15 +82,13 @@ def run_phase(
     """Inside a phase flow: plan [start, end], submit every (processor, date) task to run,
     wait for them, and fail naming the failed dates (PhaseFailed carries the result)."""
     t0 = time.perf_counter()
-    days = phase_dates(phase, start, end, dates)
-    plan = plan_phase(phase, days, catalog)
+    days, plan = retried(plan_range, phase, catalog, start, end, dates,
+                         name=f"plan-{phase.name}", run_name=range_name(f"plan-{phase.name}", start, end))  # fmt: skip
     result = PhaseResult(phase.name, stage, days)
     to_run = todo(plan, reprocess, result)
     if to_run:  # a phase flow run on its own (its deployment) may be the first on a new warehouse
         get_settings().warehouse_block().ensure_tables([RUN_LEDGER, *phase.tables])
     tasks = {p.name: processor_task(p) for p in phase.processors}
-    if reprocess == "all":  # run again even what the cache holds
-        tasks = {name: t.with_options(refresh_cache=True) for name, t in tasks.items()}
     futures: dict[date, dict[str, Any]] = {}
     # Dates side by side on a pool sized for the warehouse (Settings.task_pool_size).
     with ThreadPoolTaskRunner(max_workers=get_settings().task_pool_size) as runner:
@@ -89,11 +98,11 @@ def run_phase(
                 result.failed[d] = step.missing
                 continue
             submitted: dict[str, Any] = {}
-            for p in phase.processors:
+            for p in to_compute(phase, step, reprocess):
                 submitted[p.name] = runner.submit(
                     tasks[p.name],
                     parameters={"game_date": d, "fingerprint": step.fingerprints[p.name], "season": step.season},
-                    wait_for=[submitted[a] for a in p.after],
+                    wait_for=[submitted[a] for a in p.after if a in submitted],
                 )
             futures[d] = submitted
         for d, submitted in futures.items():
@@ -105,10 +114,18 @@ def run_phase(
     return result
 
 
+def to_compute(phase: Phase, step: DatePlan, reprocess: str) -> list[Processor]:
+    """A date's processors to run: those whose partition the warehouse does not hold on the
+    date's inputs and code (all of them when reprocessing everything)."""
+    return [p for p in phase.processors if reprocess == "all" or p.name not in step.current]
+
+
 def _collect(phase: Phase, d: date, submitted: Mapping[str, Any], result: PhaseResult) -> None:
     for f in submitted.values():
         f.wait()
     for p in phase.processors:
+        if p.name not in submitted:  # current: not run
+            continue
         state = submitted[p.name].state
         if state.is_completed():
             written = state.result()
@@ -141,7 +158,7 @@ def run_phase_directly(phase: Phase, catalog: Sequence[Phase], dates: Sequence[d
             result.failed[d] = step.missing
             continue
         blocked: set[str] = set()  # as in the flow: what runs after a failure does not run
-        for p in phase.processors:
+        for p in to_compute(phase, step, "none"):
             if blocked & set(p.after):
                 blocked.add(p.name)
                 continue

@@ -1,24 +1,34 @@
-"""What every processor task shares: its cache policy, its retry policy, its code version."""
+"""What every processor task shares: its retry policy, its code version, its logger.
+
+Whether a (processor, date) is done is not a task cache's answer: the planner reads the run
+ledger, which lives in the warehouse beside the partitions it describes and is checked
+against them (engine.ledger.latest_runs), keyed as a cache would be: processor, date, input
+fingerprint, code version. A Prefect cache record lives in the results storage instead, so it
+would answer "done" for a lost, restored or recreated warehouse; the processor tasks
+therefore run what the planner sends them, uncached."""
 
 from __future__ import annotations
 
 import ast
 import hashlib
 import inspect
+import logging
 import textwrap
 import types
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from prefect.cache_policies import INPUTS, CachePolicy
-from prefect.context import TaskRunContext
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
 from blocks.sources import TransientSourceError
+
+T = TypeVar("T")
 
 # Code under these packages is followed when versioning a compute function.
 PROJECT_PACKAGES = ("tasks", "engine", "blocks")
@@ -104,29 +114,6 @@ def _resolve(node: ast.AST, scope: dict[str, Any]) -> Any:
     return _MISSING
 
 
-@dataclass
-class ProcessorVersion(CachePolicy):
-    """Cache-key part: which processor this is and the code version of its compute."""
-
-    processor: str = ""
-    version: str = ""
-
-    def compute_key(
-        self,
-        task_ctx: TaskRunContext,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-        **kwargs: Any,
-    ) -> str | None:
-        return f"{self.processor}:{self.version}"
-
-
-def processor_cache(processor: str, version: str) -> CachePolicy:
-    """A (processor, date) run is cached on: the processor, its inputs (the date and the
-    fingerprint of the partitions it reads, passed explicitly) and its code version."""
-    return INPUTS + ProcessorVersion(processor=processor, version=version)
-
-
 def is_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry only what may pass by itself: timeouts, 429, 5xx. Bad data is never retried."""
     exc = state.result(raise_on_failure=False)
@@ -136,9 +123,29 @@ def is_transient(task: Any, task_run: Any, state: Any) -> bool:
 TRANSIENT_RETRIES = dict(
     retries=4,
     retry_delay_seconds=exponential_backoff(backoff_factor=2),  # 2, 4, 8, 16 s
+    # Prefect's clamped Poisson jitter: each delay drawn from about 0.63× to 1.5× its value.
     retry_jitter_factor=0.5,
     retry_condition_fn=is_transient,
 )
+
+
+def retried(fn: Callable[..., T], /, *args: Any, name: str, run_name: str | None = None, **kwargs: Any) -> T:
+    """Call `fn` as a Prefect task with the transient retry policy (uncached): how every
+    source call outside a processor (the schedule, a season's start, fingerprints, the spot
+    check's fetch, planning) gets the extract task's retries. Outside a flow it is a task run
+    of its own; the error of the last attempt is raised as it was."""
+    t = task(fn, name=name, task_run_name=run_name or name, cache_policy=NO_CACHE, persist_result=False,
+             **TRANSIENT_RETRIES)  # fmt: skip
+    return t(*args, **kwargs)
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The Prefect run logger inside a flow or task (its lines reach the UI), else a plain one
+    (the direct runner, the CLI's planning)."""
+    try:
+        return get_run_logger()
+    except Exception:  # no run context
+        return logging.getLogger("hoopflow")
 
 
 @lru_cache(maxsize=None)

@@ -172,6 +172,9 @@ class DatePlan:
     fingerprints: dict[str, str]  # processor → input fingerprint (empty when an input is missing)
     missing: str | None = None  # why it cannot run: the first missing input
     missing_input: tuple[str, tuple[date, ...]] | None = None  # (processor read, its missing dates)
+    # Processors whose partition the warehouse holds on today's inputs and code: not run
+    # again for a date that runs (its other processors failed, or their inputs changed).
+    current: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -216,7 +219,8 @@ def plan_phase(
     starts = {d: source.season_start(d) for d in dates}
     first = min(starts.values())
     has_ledger = warehouse.has_table(RUN_LEDGER)
-    runs = latest_runs(warehouse, first, dates[-1]) if has_ledger else None
+    tables = {name: p.table for name, p in processors.items()}
+    runs = latest_runs(warehouse, first, dates[-1], tables) if has_ledger else None
     attempts = last_attempts(warehouse, dates[0], dates[-1]) if has_ledger else None
     versions: dict[tuple[str, date], str] = {}
     done: dict[tuple[str, date], tuple[str, str]] = {}
@@ -268,7 +272,9 @@ def plan_phase(
             fingerprints[p.name] = _digest(parts)
             chain[p.name] = partition_version(p.name, fingerprints[p.name], p.version)
         states = [last.get((p.name, d)) for p in phase.processors]
-        if missing is None and all(done.get((p.name, d)) == (fingerprints[p.name], p.version) for p in phase.processors):
+        current = frozenset(p.name for p in phase.processors
+                            if missing is None and done.get((p.name, d)) == (fingerprints[p.name], p.version))  # fmt: skip
+        if len(current) == len(phase.processors):
             status: DateStatus = "current"
         elif "failed" in states:
             status = "failed"
@@ -276,7 +282,8 @@ def plan_phase(
             status = "stale"
         else:
             status = "missing"
-        out[d] = DatePlan(status, seasons.get(d), fingerprints if missing is None else {}, missing, missing_input)
+        out[d] = DatePlan(status, seasons.get(d), fingerprints if missing is None else {}, missing, missing_input,
+                          current)  # fmt: skip
     return PhasePlan(phase, out)
 
 

@@ -15,6 +15,7 @@ from uuid import UUID
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+from blocks.settings import get_settings
 from engine.ledger import RUN_LEDGER, latest_runs
 from engine.processors import STATUSES, DateStatus, Phase, plan_phase, registry
 
@@ -92,6 +93,31 @@ def backfill_dates(catalog: Sequence[Phase], phases: list[str], dates: list[date
     return {name: by_name[name].processable(out[name], source) for name in phases}
 
 
+@dataclass
+class BackfillPlan:
+    """What a backfill covers: the range's game dates, each phase's dates (with the history a
+    later phase reads), the sample dates, and what the phases read that is missing."""
+
+    dates: list[date]
+    phase_dates: dict[str, list[date]]
+    samples: list[date]
+    gaps: list[str]
+
+
+def plan_backfill(catalog: Sequence[Phase], phases: list[str], start: date, end: date, sample: int) -> BackfillPlan:
+    """The backfill's plan from the source's schedule and the warehouse (source calls: run it
+    through engine.policies.retried)."""
+    settings = get_settings()
+    source = settings.source_block()
+    dates = source.game_dates(start, end)
+    phase_dates = backfill_dates(catalog, phases, dates, source)
+    by_name = {p.name: p for p in catalog}
+    # Sample dates every phase can process (precompute: after a season's first 14 days).
+    samples = spread_dates(by_name[phases[-1]].processable(dates, source), sample) if phases else []
+    gaps = upstream_gaps(catalog, phases, phase_dates, settings.warehouse_block(), source) if phases else []
+    return BackfillPlan(dates, phase_dates, samples, gaps)
+
+
 def upstream_gaps(catalog: Sequence[Phase], phases: list[str], plan_dates: Mapping[str, list[date]],
                   warehouse: Any, source: Any) -> list[str]:  # fmt: skip
     """What the phases of a backfill read from phases it does not run and that is not in the
@@ -110,7 +136,7 @@ def upstream_gaps(catalog: Sequence[Phase], phases: list[str], plan_dates: Mappi
         history = source.game_dates(source.season_start(min(days)), max(days)) if seasonal else days
         loaded: set[tuple[str, date]] = set()
         if warehouse.has_table(RUN_LEDGER):
-            runs = latest_runs(warehouse, min(history), max(days))
+            runs = latest_runs(warehouse, min(history), max(days), {n: q.table for n, q in registered.items()})
             loaded = set(zip(runs.processor, runs.game_date, strict=True))
         gaps: dict[str, tuple[set[date], list[str]]] = {}  # upstream phase → (its missing dates, tables)
         for processor in (q for q in registered if q in {r.processor for r in reads}):

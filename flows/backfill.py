@@ -14,17 +14,17 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from blocks.settings import get_settings
 from engine.locks import ensure_write_locks
+from engine.policies import retried
 from engine.runner import (
     BackfillFailed,
     BackfillReport,
     DeploymentRunner,
     PhaseRunner,
     Progress,
-    backfill_dates,
+    plan_backfill,
     plan_phases,
-    spread_dates,
+    range_name,
     status_grid,
-    upstream_gaps,
 )
 from flows.analytics import analytics
 from flows.ml import ml
@@ -75,16 +75,13 @@ def backfill(
     phases = [p for p in PHASE_NAMES if p in checked]
     logger = get_run_logger()
     settings = get_settings()
-    source = settings.source_block()
-    dates = source.game_dates(start, end)
-    plan_dates = backfill_dates(PHASES, phases, dates, source)
-    # Sample dates every phase can process (precompute: after a season's first 14 days).
-    samples = spread_dates(processable(phases[-1], dates), sample) if phases else []
+    planned = retried(plan_backfill, PHASES, phases, start, end, sample,
+                      name="plan-backfill", run_name=range_name("plan-backfill", start, end))  # fmt: skip
+    dates, plan_dates, samples, gaps = planned.dates, planned.phase_dates, planned.samples, planned.gaps
     report = BackfillReport(start, end, phases + [ML_PHASE] * with_ml, reprocess, dry_run, len(dates), samples)
     logger.info("%d game dates from %s to %s; phases %s", len(dates), start, end, ", ".join(phases))
-    gaps = upstream_gaps(PHASES, phases, plan_dates, settings.warehouse_block(), source) if phases else []
     if dry_run or gaps:
-        report.plans = plan_phases(PHASES, phases, plan_dates, reprocess)
+        report.plans = retried(plan_phases, PHASES, phases, plan_dates, reprocess, name="plan-phases")
         report.stopped_by = "; ".join(gaps) or None
         create_markdown_artifact(report.to_markdown(), key="backfill-report", description=report.headline())
         if gaps:
@@ -143,7 +140,10 @@ def backfill(
         progress.finish()
         return report
     finally:
-        report.grid = status_grid(PHASES, phases, dates)
+        try:
+            report.grid = retried(status_grid, PHASES, phases, dates, name="status-grid")
+        except Exception as exc:  # never in place of the error that ended the run
+            logger.error("backfill-status not built: %s: %s", type(exc).__name__, exc)
         create_markdown_artifact(report.to_markdown(), key="backfill-report", description=report.headline())
         create_table_artifact(
             report.grid_rows(), key="backfill-status", description=f"Status of each date and phase, {start} → {end}"

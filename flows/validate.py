@@ -9,6 +9,7 @@ from datetime import date
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from engine.policies import retried
 from tasks.phases import PHASE_NAMES, PHASE_TABLES
 from tasks.validate import (
     ValidationFailed,
@@ -35,7 +36,7 @@ def validate(
         raise ValueError(f"unknown phase {phase!r}; known: {', '.join(PHASE_NAMES)}")
     thresholds = all_thresholds()  # a bad thresholds file fails here, before any check
     ensure_validation_tables()
-    scopes = validation_scopes(phase, start, end, dates)
+    scopes = retried(validation_scopes, phase, start, end, dates, name="validation-scopes")
     futures = [
         validate_table.submit(spec.name, scope, thresholds[spec.name])
         for scope in scopes

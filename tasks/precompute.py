@@ -12,15 +12,14 @@ Nothing is written for a season's first 14 days (bootstrap)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from prefect.logging import get_run_logger
 
 from blocks.warehouse import Query, TableSpec
+from engine.policies import run_logger
 from engine.processors import Phase, Processor, ProcessorRun, Read
 from tasks.analytics import PLAYER_GAME_CONTEXT, PLAYER_GAME_SUMMARY, TEAM_DEFENSE, TEAM_OFFENSE, ZONES, sql_file
 from tasks.raw import seasons_of
@@ -456,16 +455,9 @@ def feature_store(run: ProcessorRun) -> pd.DataFrame:
         run.game_date,
     )  # fmt: skip
     if warnings:
-        _logger().warning("ml_feature_store %s: %s", run.game_date, "; ".join(warnings))
+        run_logger().warning("ml_feature_store %s: %s", run.game_date, "; ".join(warnings))
         run.detail["warnings"] = warnings
     return rows.assign(season=run.season)
-
-
-def _logger() -> logging.Logger | logging.LoggerAdapter:
-    try:
-        return get_run_logger()
-    except Exception:  # called without Prefect (the direct runner)
-        return logging.getLogger(__name__)
 
 
 def _season(name: str) -> Read:

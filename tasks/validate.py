@@ -26,6 +26,7 @@ from engine.checks import (
 )
 from engine.checks import VALIDATION_RESULTS
 from engine.ledger import RUN_LEDGER
+from engine.policies import TRANSIENT_RETRIES
 from tasks.phases import DATA_TABLES, PHASE_TABLES, TABLE_PROCESSORS, TABLES, processable
 from engine.thresholds import TableThresholds, load_thresholds
 
@@ -329,9 +330,10 @@ def check_table(
     )  # fmt: skip
 
 
-@task(name="validate_table", task_run_name="validate-{table}", cache_policy=NO_CACHE)
+@task(name="validate_table", task_run_name="validate-{table}", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def validate_table(table: str, scope: Scope, thresholds: TableThresholds) -> list[CheckResult]:
-    """Every configured check of one table (validation always runs: never cached)."""
+    """Every configured check of one table (validation always runs: never cached; the spot
+    check fetches from the source, so transient errors are retried)."""
     settings = get_settings()
     return check_table(settings.warehouse_block(), table, scope, thresholds, settings.source_block())
 

@@ -26,6 +26,7 @@ from prefect.settings import PREFECT_API_URL
 
 from flows.backfill import backfill
 from blocks.settings import REPO_ROOT, get_settings, reset_settings
+from engine.ledger import RUN_LEDGER
 from engine.runner import BackfillFailed
 from tests.conftest import ML_END, ML_START, copy_season, use_source
 
@@ -143,6 +144,66 @@ def test_reprocess_all_reruns_every_date_bypassing_the_cache(prefect_api, hoopfl
     )
     assert _count(wh, "SELECT count(*) FROM (SELECT game_id, player_id FROM nba_raw.player_boxscores "
                       "GROUP BY 1, 2 HAVING count(*) > 1)") == 0  # fmt: skip
+
+
+# ---------------------------------------------------------------- the warehouse is the truth
+
+
+def _pandas_rows(season_csv, dates: list[str]) -> dict[str, int]:
+    """What a raw + analytics backfill of `dates` must leave, from pandas over the CSVs."""
+    box, shots = season_csv["player_box"], season_csv["shots"]
+    return {
+        "nba_raw.player_boxscores": int(box.GAME_DATE.isin(dates).sum()),
+        "nba_raw.shots": int(shots.GAME_DATE.isin(dates).sum()),
+        "nba_analytics.player_game_summary": int(box.GAME_DATE.isin(dates).sum()),
+    }
+
+
+def _held(wh) -> dict[str, int]:
+    return {t: _count(wh, f"SELECT count(*) FROM {t}") for t in
+            ("nba_raw.player_boxscores", "nba_raw.shots", "nba_analytics.player_game_summary")}  # fmt: skip
+
+
+@pytest.mark.parametrize("loss", ["deleted file", "restored older copy", "dropped tables"])
+def test_a_lost_warehouse_is_rebuilt_by_a_plain_rerun(loss, prefect_api, hoopflow_home, tmp_path, monkeypatch,
+                                                      season_csv):  # fmt: skip
+    # The Prefect results storage (hoopflow_home/results) is kept throughout: a task cache
+    # must not answer for what the warehouse no longer holds.
+    use_source(monkeypatch, copy_season(tmp_path, DATES))
+    file = hoopflow_home / "warehouse.duckdb"
+    wh = get_settings().warehouse_block()
+    if loss == "restored older copy":  # a backup taken after the first two dates
+        assert backfill(START, date(2023, 11, 11), ["raw", "analytics"], return_state=True).is_completed()
+        wh.query("CHECKPOINT")
+        wh.release()
+        shutil.copy(file, tmp_path / "backup.duckdb")
+    assert backfill(START, END, ["raw", "analytics"], return_state=True).is_completed()
+    assert _held(wh) == _pandas_rows(season_csv, DATES)
+    wh.release()
+    if loss == "deleted file":
+        for f in hoopflow_home.glob("warehouse.duckdb*"):
+            f.unlink()
+    elif loss == "restored older copy":
+        for f in hoopflow_home.glob("warehouse.duckdb*"):
+            f.unlink()
+        shutil.copy(tmp_path / "backup.duckdb", file)
+        assert _held(wh) == _pandas_rows(season_csv, DATES[:2])  # the backup lacks the last date
+    else:
+        wh.query("DROP TABLE nba_raw.shots")
+        wh.query("DROP TABLE nba_analytics.player_game_summary")
+    before = len(_ledger(wh)) if wh.has_table(RUN_LEDGER) else 0
+
+    state = backfill(START, END, ["raw", "analytics"], return_state=True)  # the same command again
+    assert state.is_completed(), state.message
+    assert _held(wh) == _pandas_rows(season_csv, DATES)
+    ran = _ledger(wh).iloc[before:]
+    assert (ran.status == "succeeded").all()
+    if loss == "restored older copy":  # what the backup holds stays; the lost date runs again
+        assert set(ran.game_date) == {"2023-11-12"}
+    if loss == "dropped tables":  # exactly the dropped tables' processors ran again, every date
+        assert sorted(zip(ran.processor, ran.game_date)) == sorted(
+            (p, d) for p in ("shots", "player_game_summary") for d in DATES
+        )
 
 
 # ---------------------------------------------------------------- interrupted, resumed
