@@ -18,7 +18,7 @@ import pandas as pd
 
 from blocks.warehouse import TableSpec, Warehouse
 from engine.ledger import last_attempts
-from engine.thresholds import Severity, TableThresholds
+from engine.thresholds import Band, Severity, TableThresholds
 
 # One row per check per validation run (nba_ops.validation_results).
 VALIDATION_RESULTS = TableSpec(
@@ -55,6 +55,16 @@ DEFAULT_SEVERITY: dict[str, Severity] = {
     "monthly_volume": "warning",
     "feature_regression": "warning",
 }
+
+# Checks named apart from their kind, with their own default severity: the usual bands (a
+# value outside them is possible, only unusual) warn where the possible ones block.
+NAMED_SEVERITY: dict[str, Severity] = {
+    "rows_per_team_game": "critical",  # kind row_count
+    "unusual_rows_per_team_game": "warning",  # kind row_count
+    "unusual_values": "warning",  # kind impossible_values
+}
+# Every name a table's `severity:` section may set (besides its identities).
+CHECK_NAMES: frozenset[str] = frozenset({*DEFAULT_SEVERITY, *NAMED_SEVERITY})
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,7 @@ class Checker:
                message: str, sample: pd.DataFrame | list | None = None, name: str | None = None,
                default: Severity | None = None) -> CheckResult:  # fmt: skip
         name = name or kind
+        default = default or NAMED_SEVERITY.get(name)
         severity = self.t.severity.get(name) or self.t.severity.get(kind) or default or DEFAULT_SEVERITY[kind]
         if isinstance(sample, pd.DataFrame):
             sample = _records(sample)
@@ -207,21 +218,28 @@ class Checker:
                 "row_count", bad.empty, len(bad), 0,
                 f"{len(bad)} of {len(per_game)} scheduled games without exactly {k} rows", bad,
             ))  # fmt: skip
-        band = self.t.rows_per_team_game
-        if band is not None:
-            per_team = self.wh.query(
-                f"SELECT game_id, game_date, team_id, count(*) AS row_count FROM {self.spec.id} "
-                "WHERE game_date BETWEEN @start AND @end GROUP BY game_id, game_date, team_id",
-                _range(self.scope),
-            )
-            per_team = per_team[pd.to_datetime(per_team.game_date).dt.date.isin(scoped)]
+        possible, usual = self.t.rows_per_team_game, self.t.usual_rows_per_team_game
+        if possible is None and usual is None:
+            return out
+        per_team = self.wh.query(
+            f"SELECT game_id, game_date, team_id, count(*) AS row_count FROM {self.spec.id} "
+            "WHERE game_date BETWEEN @start AND @end GROUP BY game_id, game_date, team_id",
+            _range(self.scope),
+        )
+        per_team = per_team[pd.to_datetime(per_team.game_date).dt.date.isin(scoped)]
+        for name, band, label in (("rows_per_team_game", possible, ""),
+                                  ("unusual_rows_per_team_game", usual, "the usual ")):  # fmt: skip
+            if band is None:
+                continue
+            limit = label + band.text()
             low = per_team.row_count < (band.min if band.min is not None else -math.inf)
             high = per_team.row_count > (band.max if band.max is not None else math.inf)
             bad = per_team[low | high].sort_values(["game_date", "game_id"])
             out.append(self.result(
                 "row_count", bad.empty, len(bad), 0,
-                f"{len(bad)} of {len(per_team)} team-games with rows outside [{band.min}, {band.max}]",
-                bad, name="rows_per_team_game",
+                f"{len(bad)} of {len(per_team)} team-games with rows outside {limit}"
+                + (" (possible, but unusual)" if label and not bad.empty else ""),
+                bad, name=name,
             ))  # fmt: skip
         return out
 
@@ -287,8 +305,16 @@ class Checker:
         )  # fmt: skip
 
     def impossible_values(self) -> CheckResult:
+        """Values outside their possible range (`ranges`): the rules of the game rule them out."""
+        return self._outside_bands("impossible_values", self.t.ranges, "possible")
+
+    def unusual_values(self) -> CheckResult:
+        """Values outside their usual range (`usual_ranges`): possible, but worth a look."""
+        return self._outside_bands("unusual_values", self.t.usual_ranges, "usual")
+
+    def _outside_bands(self, name: str, bands: dict[str, Band], what: str) -> CheckResult:
         conditions = {}
-        for col, band in self.t.ranges.items():
+        for col, band in bands.items():
             parts = ([f"{col} < {band.min!r}"] if band.min is not None else []) + (
                 [f"{col} > {band.max!r}"] if band.max is not None else [])  # fmt: skip
             conditions[col] = " OR ".join(parts)
@@ -306,11 +332,13 @@ class Checker:
                 f"AND ({where}) ORDER BY game_date LIMIT {SAMPLE_ROWS}", _range(self.scope),
             )  # fmt: skip
         total = sum(bad.values())
-        detail = ", ".join(f"{c} {n}" for c, n in bad.items())
+        detail = ", ".join(f"{c} {n} outside {bands[c].text()}" for c, n in bad.items())
         return self.result(
             "impossible_values", total == 0, total, 0,
-            f"{total} values outside their possible range" + (f" ({detail})" if bad else f" in {len(conditions)} columns"),
-            sample,
+            f"{total} values outside their {what} range"
+            + (f" ({detail})" if bad else f" in {len(conditions)} columns")
+            + (", possible but unusual" if bad and what == "usual" else ""),
+            sample, name=name,
         )  # fmt: skip
 
     # ---------------------------------------------------------------- identities
@@ -497,6 +525,8 @@ def run_checks(
         results.append(c.null_rate())
     if t.ranges:
         results.append(c.impossible_values())
+    if t.usual_ranges:
+        results.append(c.unusual_values())
     if identities:
         results += c.identities(identities)
     if t.bootstrap_days:

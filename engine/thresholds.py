@@ -21,16 +21,24 @@ class _Strict(BaseModel):
 
 
 class Band(_Strict):
-    """An inclusive range; a missing end is open."""
+    """An inclusive range; a missing end is open (one end at least)."""
 
     min: float | None = None
     max: float | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Band:
+        if self.min is None and self.max is None:
+            raise ValueError("a band needs a min or a max")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} > max {self.max}")
         return self
+
+    def text(self) -> str:
+        """`[0, 100]`, `[0, ∞)`, `(−∞, 100]`: the limit a message states."""
+        low = "(−∞" if self.min is None else f"[{self.min:g}"
+        high = "∞)" if self.max is None else f"{self.max:g}]"
+        return f"{low}, {high}"
 
 
 class MonthlyVolume(_Strict):
@@ -67,14 +75,18 @@ class TableThresholds(_Strict):
     completeness_min: float = Field(default=1.0, ge=0, le=1)
     # Longest run of calendar days without rows between two dates that have rows.
     max_gap_days: int | None = Field(default=None, ge=1)
-    # Rows per scheduled game (exact), or per team and game (a band).
+    # Rows per scheduled game (exact), or per team and game (a band of possible counts).
     rows_per_game: int | None = Field(default=None, ge=1)
     rows_per_team_game: Band | None = None
+    # Rows per team and game seen on real seasons: outside is possible but unusual (a warning).
+    usual_rows_per_team_game: Band | None = None
     max_duplicate_keys: int = Field(default=0, ge=0)
     # Column → largest allowed share of NULLs.
     null_rates: dict[str, float] = Field(default_factory=dict)
-    # Column → possible values; anything outside is impossible.
+    # Column → possible values; anything outside is impossible (the rules of the game).
     ranges: dict[str, Band] = Field(default_factory=dict)
+    # Column → usual values: outside is possible but unusual (a warning: a 73-point game).
+    usual_ranges: dict[str, Band] = Field(default_factory=dict)
     # Identity (defined in engine/checks.py) → largest allowed share of violating rows.
     identities: dict[str, float] = Field(default_factory=dict)
     monthly_volume: MonthlyVolume | None = None
@@ -82,7 +94,7 @@ class TableThresholds(_Strict):
     bootstrap_days: int | None = Field(default=None, ge=1)
     regression: Regression | None = None
     spot_check: SpotCheck | None = None
-    # Check kind or identity name → severity, overriding the default.
+    # Check kind or name (identity, rows_per_team_game, unusual_…) → severity, overriding the default.
     severity: dict[str, Severity] = Field(default_factory=dict)
 
 
@@ -146,6 +158,7 @@ def load_thresholds(
         named = {
             "null_rates": set(t.null_rates),
             "ranges": set(t.ranges),
+            "usual_ranges": set(t.usual_ranges),
             "regression.columns": set(t.regression.columns if t.regression else ()),
         }
         for key, names in named.items():

@@ -17,7 +17,7 @@ from prefect.context import FlowRunContext
 from blocks.warehouse import TableSpec, Warehouse
 from blocks.settings import get_settings
 from engine.checks import (
-    DEFAULT_SEVERITY,
+    CHECK_NAMES,
     CheckResult,
     Identity,
     Scope,
@@ -75,6 +75,24 @@ IDENTITIES: dict[str, dict[str, Identity]] = {
                 WHERE b.{_RANGE} GROUP BY b.game_id, b.team_id""",
             "final_score IS NULL OR player_points <> final_score",
         ),
+        # The game's length: 48 minutes + 5 per overtime (NUM_OT from the schedule).
+        "minutes_within_game_length": Identity(
+            "a player's minutes ≤ the game's length, 48 + 5 per overtime",
+            f"""SELECT b.game_id, b.player_id, b.game_date, b.min, s.num_ot, 48 + 5 * s.num_ot AS game_minutes
+                FROM nba_raw.player_boxscores b JOIN nba_raw.schedule s ON s.game_id = b.game_id
+                WHERE b.{_RANGE}""",
+            "min > game_minutes",
+        ),
+        # Five on the floor for the whole game; MIN is rounded to whole minutes, so each
+        # player's figure is off by at most ½ (2023-24: −3 … +4 minutes a team).
+        "team_minutes_fill_the_game": Identity(
+            "a team's minutes = 5 × the game's length (240 + 25 per overtime), ± ½ per player (rounding)",
+            f"""SELECT b.game_id, b.team_id, min(b.game_date) AS game_date, count(*) AS players,
+                       sum(b.min) AS team_minutes, max(240 + 25 * s.num_ot) AS game_minutes
+                FROM nba_raw.player_boxscores b JOIN nba_raw.schedule s ON s.game_id = b.game_id
+                WHERE b.{_RANGE} GROUP BY b.game_id, b.team_id""",
+            "2 * abs(team_minutes - game_minutes) > players",
+        ),
     },
     "shots": {
         "every_game_has_shots": Identity(
@@ -92,6 +110,14 @@ IDENTITIES: dict[str, dict[str, Identity]] = {
                   ON b.game_id = x.game_id AND b.player_id = x.player_id
                 WHERE x.{_RANGE}""",
             "box_player_id IS NULL",
+        ),
+        "period_within_the_game": Identity(
+            "a shot's period is one of the game's (4 + its overtimes), its clock within the period "
+            "(12:00; overtime 5:00)",
+            f"""SELECT x.game_id, x.player_id, x.game_date, x.period, x.mins_left, x.secs_left, s.num_ot
+                FROM nba_raw.shots x JOIN nba_raw.schedule s ON s.game_id = x.game_id
+                WHERE x.{_RANGE}""",
+            "period > 4 + num_ot OR mins_left * 60 + secs_left > CASE WHEN period <= 4 THEN 720 ELSE 300 END",
         ),
         "shots_match_box_fga": Identity(
             "shot-chart attempts = box-score FGA per player and game",
@@ -172,6 +198,11 @@ IDENTITIES: dict[str, dict[str, Identity]] = {
             "usage_rate is NULL exactly when the player had 0 minutes",
             f"SELECT game_id, player_id, game_date, minutes, usage_rate FROM nba_analytics.player_game_summary WHERE {_RANGE}",
             "(usage_rate IS NULL) <> (minutes = 0)",
+        ),
+        "efg_null_only_without_attempts": Identity(
+            "efg_pct is NULL exactly when the player took no field-goal attempt",
+            f"SELECT game_id, player_id, game_date, fga, efg_pct FROM nba_analytics.player_game_summary WHERE {_RANGE}",
+            "(efg_pct IS NULL) <> (fga = 0)",
         ),
         "zones_sum_to_shot_chart": Identity(
             "paint + mid-range + three attempts = the player's shot-chart attempts",
@@ -294,7 +325,7 @@ def all_thresholds() -> dict[str, TableThresholds]:
         settings.thresholds,
         columns={name: set(spec.column_names) for name, spec in tables.items()},
         identities={name: set(ids) for name, ids in IDENTITIES.items()},
-        check_kinds=set(DEFAULT_SEVERITY) | {"rows_per_team_game"},
+        check_kinds=set(CHECK_NAMES),
     )
     return {name: loaded.get(name, TableThresholds()) for name in tables}
 
