@@ -17,10 +17,11 @@ requests (`base_url`) and keeps its own connection pool, so no nba_api global is
 
 nba_api itself never checks the HTTP status (`NBAHTTP.send_api_request` returns the body of
 any answer and only parses it later), so the status is checked here, before parsing:
-timeouts, connection errors, 429 and 5xx are `TransientSourceError` (the extract task's
-Prefect retry policy retries them: DESIGN §5); any other status, and any body that is not
-the promised `resultSets` JSON, is `MalformedPayloadError` naming the endpoint, the date
-and what is wrong (never retried). No retry loop lives here.
+timeouts, connection errors, 429 and 5xx are `TransientSourceError`, retried by the one
+source retry policy (blocks.sources: the extract task's Prefect retries, or the source call's
+own for planning); any other status, and any body that is not the promised `resultSets`
+JSON, is `MalformedPayloadError` naming the endpoint, the date and what is wrong (never
+retried). No retry loop lives here.
 
 Every HTTP call first takes one slot of the Prefect rate limit `rate_limit_name` (a global
 concurrency limit with slot decay, shared by every process that calls the API).

@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     source: Literal["bundled", "nba_api"] = "bundled"
     # Any folder holding <season>/{player_box,schedule,shots}.csv.gz
     source_dir: Path = BUNDLED_SOURCE_DIR
+    # Bundled source only (`make chaos --faults`): this share of source calls fails with an
+    # injected TransientSourceError, seeded (HOOPFLOW_SOURCE_FAULT_RATE, _FAULT_SEED); only
+    # these calls when _FAULT_CALLS lists some (e.g. fetch_csv,fetch; empty: every call).
+    source_fault_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    source_fault_seed: int = 0
+    source_fault_calls: str = ""
     warehouse: Literal["duckdb", "bigquery"] = "duckdb"
     bigquery: BigQuerySettings = Field(default_factory=BigQuerySettings)
     landing: LandingSettings = Field(default_factory=LandingSettings)
@@ -190,7 +196,12 @@ class Settings(BaseSettings):
         if self.source == "bundled":
             from blocks.sources import BundledSeasonSource
 
-            return BundledSeasonSource(source_dir=str(self.source_dir))
+            return BundledSeasonSource(
+                source_dir=str(self.source_dir),
+                fault_rate=self.source_fault_rate,
+                fault_seed=self.source_fault_seed,
+                fault_calls=self.source_fault_calls,
+            )
         from blocks.nba_stats_api import NbaStatsApiSource
 
         api = self.nba_api

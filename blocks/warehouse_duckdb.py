@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
 
+import logging
 import os
 import threading
 import time
@@ -46,7 +47,7 @@ LOCK_WAIT_SECONDS = float(os.environ.get("HOOPFLOW_DUCKDB_LOCK_WAIT_SECONDS", "9
 
 def _open(path: str) -> duckdb.DuckDBPyConnection:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    deadline, pause = time.monotonic() + LOCK_WAIT_SECONDS, 0.2
+    deadline, pause, said = time.monotonic() + LOCK_WAIT_SECONDS, 0.2, False
     while True:
         try:
             return duckdb.connect(path)
@@ -56,6 +57,12 @@ def _open(path: str) -> duckdb.DuckDBPyConnection:
                     f"{path}: cannot open the DuckDB warehouse (another process has held it "
                     f"for over {LOCK_WAIT_SECONDS:.0f} s?): {exc}"
                 ) from exc
+            if not said:  # a waiting command says what it waits for
+                logging.getLogger("hoopflow.warehouse").warning(
+                    "waiting for %s: another process holds it (%s); trying again for up to %.0f s "
+                    "(HOOPFLOW_DUCKDB_LOCK_WAIT_SECONDS)", path, str(exc).splitlines()[0][:200], LOCK_WAIT_SECONDS,
+                )  # fmt: skip
+                said = True
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
 

@@ -19,7 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from blocks.settings import get_settings
 from engine.ledger import RUN_LEDGER, Written
-from engine.policies import TRANSIENT_RETRIES, retried
+from engine.policies import TRANSIENT_RETRIES
 from engine.processors import DatePlan, Phase, PhasePlan, Processor, execute, plan_phase
 from engine.runner import REPROCESS, PhaseFailed, PhaseResult, range_name
 
@@ -55,14 +55,6 @@ def phase_dates(phase: Phase, start: date, end: date, dates: Sequence[date] | No
     return phase.processable(game_dates, source)
 
 
-def plan_range(phase: Phase, catalog: Sequence[Phase], start: date, end: date,
-               dates: Sequence[date] | None = None) -> tuple[list[date], PhasePlan]:  # fmt: skip
-    """The phase's dates of [start, end] and their plan (the schedule, season starts and the
-    source's fingerprints: source calls, retried as one)."""
-    days = phase_dates(phase, start, end, dates)
-    return days, plan_phase(phase, days, catalog)
-
-
 def todo(plan: PhasePlan, reprocess: str, result: PhaseResult) -> list[date]:
     """The plan's dates to run under `reprocess`; the others are counted as skipped."""
     run = [d for d, p in plan.dates.items() if p.status in REPROCESS[reprocess]]
@@ -82,8 +74,8 @@ def run_phase(
     """Inside a phase flow: plan [start, end], submit every (processor, date) task to run,
     wait for them, and fail naming the failed dates (PhaseFailed carries the result)."""
     t0 = time.perf_counter()
-    days, plan = retried(plan_range, phase, catalog, start, end, dates,
-                         name=f"plan-{phase.name}", run_name=range_name(f"plan-{phase.name}", start, end))  # fmt: skip
+    days = phase_dates(phase, start, end, dates)
+    plan = plan_phase(phase, days, catalog)
     result = PhaseResult(phase.name, stage, days)
     to_run = todo(plan, reprocess, result)
     if to_run:  # a phase flow run on its own (its deployment) may be the first on a new warehouse

@@ -19,16 +19,11 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
-from prefect.tasks import exponential_backoff
 
-from blocks.sources import TransientSourceError
-
-T = TypeVar("T")
+from blocks.sources import RETRY_DELAYS, RETRY_JITTER, TRANSIENT_ERRORS
 
 # Code under these packages is followed when versioning a compute function.
 PROJECT_PACKAGES = ("tasks", "engine", "blocks")
@@ -117,26 +112,17 @@ def _resolve(node: ast.AST, scope: dict[str, Any]) -> Any:
 def is_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Retry only what may pass by itself: timeouts, 429, 5xx. Bad data is never retried."""
     exc = state.result(raise_on_failure=False)
-    return isinstance(exc, (TransientSourceError, TimeoutError, ConnectionError))
+    return isinstance(exc, TRANSIENT_ERRORS)
 
 
+# The source retry policy (blocks.sources) as a Prefect task's: a processor that calls a
+# source retries as a task, visible in the UI (AwaitingRetry), by the same numbers.
 TRANSIENT_RETRIES = dict(
-    retries=4,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),  # 2, 4, 8, 16 s
-    # Prefect's clamped Poisson jitter: each delay drawn from about 0.63× to 1.5× its value.
-    retry_jitter_factor=0.5,
+    retries=len(RETRY_DELAYS),
+    retry_delay_seconds=list(RETRY_DELAYS),
+    retry_jitter_factor=RETRY_JITTER,
     retry_condition_fn=is_transient,
 )
-
-
-def retried(fn: Callable[..., T], /, *args: Any, name: str, run_name: str | None = None, **kwargs: Any) -> T:
-    """Call `fn` as a Prefect task with the transient retry policy (uncached): how every
-    source call outside a processor (the schedule, a season's start, fingerprints, the spot
-    check's fetch, planning) gets the extract task's retries. Outside a flow it is a task run
-    of its own; the error of the last attempt is raised as it was."""
-    t = task(fn, name=name, task_run_name=run_name or name, cache_policy=NO_CACHE, persist_result=False,
-             **TRANSIENT_RETRIES)  # fmt: skip
-    return t(*args, **kwargs)
 
 
 def run_logger() -> logging.Logger | logging.LoggerAdapter:

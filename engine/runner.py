@@ -213,6 +213,7 @@ class PhaseResult:
     dates: list[date] = field(default_factory=list)
     ran: list[date] = field(default_factory=list)
     skipped: list[date] = field(default_factory=list)  # already current (or not selected by reprocess)
+    skipped_failed: list[date] = field(default_factory=list)  # their last run failed; reprocess=none leaves them
     failed: dict[date, str] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -246,6 +247,12 @@ class PhaseResult:
         )
 
 
+def skipped_failed_note(phase: str, dates: list[date]) -> str:
+    listed = ", ".join(map(str, dates[:5])) + (" ..." if len(dates) > 5 else "")
+    return (f"{phase}: {len(dates)} dates whose last run failed were not run again ({listed}): "
+            "rerun with --reprocess failed (reprocess=failed) to retry them")
+
+
 class PhaseFailed(RuntimeError):
     """Some dates of a phase run failed; the run's result travels with it."""
 
@@ -273,6 +280,9 @@ class PhaseRunner:
         statuses = statuses_of(self.catalog[phase], list(self.catalog.values()), dates)
         todo = [d for d in dates_to_run(statuses, self.reprocess) if (phase, d) not in self.ran]
         result.skipped = [d for d in dates if d not in set(todo)]
+        result.skipped_failed = [d for d in result.skipped if statuses.get(d) == "failed"]
+        if result.skipped_failed:
+            self.logger.warning(skipped_failed_note(phase, result.skipped_failed))
         self.logger.info("%s (%s): %d of %d dates to run (%s)", phase, stage, len(todo), len(dates),
                          ", ".join(f"{s} {list(statuses.values()).count(s)}" for s in STATUSES))  # fmt: skip
         if stage != "inputs":
@@ -449,6 +459,9 @@ class BackfillReport:
                           "validated in the full stage" if r.stage == "inputs" else "no report")  # fmt: skip
                 lines.append(f"| {r.phase} | {r.stage} | {len(r.done)} | {len(r.failed)} | {len(r.skipped)} | "
                              f"{sum(r.rows.values()):,} | {r.seconds:,.1f} | {r.dates_per_hour:,.0f} | {checks} |")  # fmt: skip
+            skipped = [r for r in self.results if r.skipped_failed]
+            if skipped:
+                lines += [""] + [f"- {skipped_failed_note(r.phase, r.skipped_failed)}" for r in skipped]
             failed = [(r.phase, d, m) for r in self.results for d, m in r.failed.items()]
             if failed:
                 lines += ["", "Failed dates:", ""] + [f"- {p} {d}: {m}" for p, d, m in failed[:50]]

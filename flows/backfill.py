@@ -14,7 +14,6 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from blocks.settings import get_settings
 from engine.locks import ensure_write_locks
-from engine.policies import retried
 from engine.runner import (
     BackfillFailed,
     BackfillReport,
@@ -23,7 +22,6 @@ from engine.runner import (
     Progress,
     plan_backfill,
     plan_phases,
-    range_name,
     status_grid,
 )
 from flows.analytics import analytics
@@ -70,18 +68,17 @@ def backfill(
     run's own deployment name, e.g. cloud-run; local outside a deployment), awaited.
     The ml phase, after the others: train on the range's feature store (test dates from
     `test_from`, default the last fifth), gated, then predict and grade the test dates."""
-    checked = _checked(phases, reprocess, sample, executor, chunk_days)
+    checked = _checked(start, end, phases, reprocess, sample, executor, chunk_days)
     with_ml = ML_PHASE in checked
     phases = [p for p in PHASE_NAMES if p in checked]
     logger = get_run_logger()
     settings = get_settings()
-    planned = retried(plan_backfill, PHASES, phases, start, end, sample,
-                      name="plan-backfill", run_name=range_name("plan-backfill", start, end))  # fmt: skip
+    planned = plan_backfill(PHASES, phases, start, end, sample)
     dates, plan_dates, samples, gaps = planned.dates, planned.phase_dates, planned.samples, planned.gaps
     report = BackfillReport(start, end, phases + [ML_PHASE] * with_ml, reprocess, dry_run, len(dates), samples)
     logger.info("%d game dates from %s to %s; phases %s", len(dates), start, end, ", ".join(phases))
     if dry_run or gaps:
-        report.plans = retried(plan_phases, PHASES, phases, plan_dates, reprocess, name="plan-phases")
+        report.plans = plan_phases(PHASES, phases, plan_dates, reprocess)
         report.stopped_by = "; ".join(gaps) or None
         create_markdown_artifact(report.to_markdown(), key="backfill-report", description=report.headline())
         if gaps:
@@ -141,7 +138,7 @@ def backfill(
         return report
     finally:
         try:
-            report.grid = retried(status_grid, PHASES, phases, dates, name="status-grid")
+            report.grid = status_grid(PHASES, phases, dates)
         except Exception as exc:  # never in place of the error that ended the run
             logger.error("backfill-status not built: %s: %s", type(exc).__name__, exc)
         create_markdown_artifact(report.to_markdown(), key="backfill-report", description=report.headline())
@@ -150,8 +147,11 @@ def backfill(
         )
 
 
-def _checked(phases: list[str], reprocess: str, sample: int, executor: str, chunk_days: int) -> list[str]:
+def _checked(start: date, end: date, phases: list[str], reprocess: str, sample: int, executor: str,
+             chunk_days: int) -> list[str]:  # fmt: skip
     known = [*PHASE_NAMES, ML_PHASE]
+    if start > end:
+        raise ValueError(f"start {start} is after end {end}")
     if not phases:
         raise ValueError(f"no phases given; known: {known}")
     unknown = [p for p in phases if p not in known]

@@ -13,7 +13,6 @@ from prefect.artifacts import create_markdown_artifact
 from blocks.settings import get_settings
 from engine.daily import DailyReport, day_tables, default_game_date
 from engine.locks import ensure_write_locks
-from engine.policies import retried
 from engine.runner import PhaseRunner, Progress
 from flows.analytics import analytics
 from flows.precompute import precompute
@@ -45,8 +44,7 @@ def daily(game_date: date | None = None) -> DailyReport:
     game_date = game_date or default_game_date()
     logger, settings = get_run_logger(), get_settings()
     warehouse = settings.warehouse_block()
-    scheduled = retried(settings.source_block().game_dates, game_date, game_date, name="game-dates")
-    report = DailyReport(game_date, scheduled=bool(scheduled))
+    report = DailyReport(game_date, scheduled=bool(settings.source_block().game_dates(game_date, game_date)))
     try:
         if not report.scheduled:
             report.notes.append(f"No games on {game_date}: nothing to ingest.")

@@ -12,7 +12,6 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from engine.policies import retried
 from tasks.ml import (
     DatesFailed,
     DatesReport,
@@ -71,7 +70,7 @@ def predict(start: date, end: date | None = None) -> DatesReport:
     registered model; a failed date does not stop the others, and fails the run at the end."""
     ensure_ml_tables()
     model = latest_model()
-    dates = retried(ml_dates, start, end or start, name="ml-dates")
+    dates = ml_dates(start, end or start)
     futures = [predict_date.submit(d, model.version, model.model_path) for d in dates]
     report = DatesReport("predict", start, end or start, _outcomes(dates, futures), model.version)
     return _finish(report, "ml-predictions")
@@ -82,7 +81,7 @@ def grade(start: date, end: date | None = None) -> DatesReport:
     """Grade the predictions of every game date in [start, end] against its box score; a date
     whose games are not in yet stays ungraded (not a failure)."""
     ensure_ml_tables()
-    dates = retried(ml_dates, start, end or start, name="ml-dates")
+    dates = ml_dates(start, end or start)
     futures = [grade_date.submit(d) for d in dates]
     report = DatesReport("grade", start, end or start, _outcomes(dates, futures))
     report.summary_numbers = graded_summary(start, end or start)

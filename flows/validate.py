@@ -9,7 +9,6 @@ from datetime import date
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from engine.policies import retried
 from tasks.phases import PHASE_NAMES, PHASE_TABLES
 from tasks.validate import (
     ValidationFailed,
@@ -34,9 +33,11 @@ def validate(
     Fails when a critical check fails, unless `fail_on_critical` is False."""
     if phase not in PHASE_NAMES:
         raise ValueError(f"unknown phase {phase!r}; known: {', '.join(PHASE_NAMES)}")
+    if start > end:
+        raise ValueError(f"start {start} is after end {end}")
     thresholds = all_thresholds()  # a bad thresholds file fails here, before any check
     ensure_validation_tables()
-    scopes = retried(validation_scopes, phase, start, end, dates, name="validation-scopes")
+    scopes = validation_scopes(phase, start, end, dates)
     futures = [
         validate_table.submit(spec.name, scope, thresholds[spec.name])
         for scope in scopes

@@ -14,14 +14,22 @@
 backfill exits 0 when every date succeeded and every gate passed, 1 otherwise (the report
 says which check and which dates), 2 on bad usage. train exits 1 when the gate refuses the
 model; predict and grade when a date fails (a date whose games are not in yet stays ungraded).
+Bad usage (a reversed range, no phases, a bad setting or thresholds file) is one line and exit
+2 before anything runs. An expected failure prints no traceback unless --verbose.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import os
+import signal
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from blocks.settings import get_settings
@@ -36,6 +44,75 @@ def _configure_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline machines
+
+
+class UsageError(Exception):
+    """Bad usage: one line on stderr, exit 2, before anything runs."""
+
+
+class _WithoutTraceback(logging.Formatter):
+    """The console formatter without the exception's traceback (the run's state, report and
+    the UI keep the error; `--verbose` shows the traceback too)."""
+
+    def __init__(self, inner: logging.Formatter):
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def _quiet_tracebacks() -> None:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for logger in (logging.getLogger(), *map(logging.getLogger, ("uvicorn", "fastapi"))):
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler) and not isinstance(handler.formatter, _WithoutTraceback):
+                handler.setFormatter(_WithoutTraceback(handler.formatter or logging.Formatter()))
+
+
+def _die_with_parent() -> None:
+    """In the temporary API's process, before it starts: a process group of its own (Ctrl-C
+    at the terminal reaches the command, not its API) and, on Linux, a SIGTERM when the command
+    dies however it dies (a SIGKILL leaves no orphan server)."""
+    os.setpgid(0, 0)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@contextmanager
+def _temporary_api() -> Iterator[None]:
+    """Without a configured PREFECT_API_URL, Prefect starts a temporary API server in the
+    terminal's process group: Ctrl-C killed it first and the interrupted run then retried it
+    for minutes before exiting. The command starts the same server (Prefect's) out of that
+    group instead, so an interrupted run reports itself to a live API and exits in seconds."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+
+    class DetachedServer(SubprocessASGIServer):
+        def _run_uvicorn_command(self) -> subprocess.Popen:
+            popen = subprocess.Popen
+            subprocess.Popen = functools.partial(popen, preexec_fn=_die_with_parent)  # type: ignore[misc]
+            try:
+                return super()._run_uvicorn_command()
+            finally:
+                subprocess.Popen = popen  # type: ignore[misc]
+
+    server = DetachedServer()
+    server.start()  # stopped at exit (Prefect registers it with atexit)
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        yield
 
 
 def _date(text: str) -> date:
@@ -54,8 +131,16 @@ def _parser() -> argparse.ArgumentParser:
     from tasks.phases import PHASE_NAMES
 
     phases = ",".join(PHASE_NAMES)
-    parser = argparse.ArgumentParser(prog="hoopflow", description=__doc__.split("\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="show the traceback of a failure")
+    parser = argparse.ArgumentParser(prog="hoopflow", description=__doc__.split("\n")[0], parents=[common])
     commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser
+
+    def command(name: str, **kwargs: str) -> argparse.ArgumentParser:
+        return add(name, parents=[common], **kwargs)
+
+    commands.add_parser = command  # type: ignore[method-assign]  # every command takes --verbose
 
     bf = commands.add_parser("backfill", help="run phases over a range of game dates, gated by validation")
     _range_args(bf)
@@ -111,39 +196,58 @@ def setup_command(args: argparse.Namespace) -> int:
 
 def _bounds(args: argparse.Namespace) -> tuple[date, date]:
     start, end = args.start, args.end
+    if start is not None and end is not None and start > end:
+        raise UsageError(f"--start {start} is after --end {end}")
     if start is None or end is None:
-        dates = get_settings().source_block().game_dates(date.min, date.max)
+        try:
+            dates = get_settings().source_block().game_dates(date.min, date.max)
+        except FileNotFoundError as exc:  # HOOPFLOW_SOURCE_DIR names no season folder
+            raise UsageError(str(exc)) from None
+        if not dates:
+            raise UsageError("the source lists no game dates: give --start and --end")
         start, end = start or dates[0], end or dates[-1]
+        if start > end:
+            raise UsageError(f"--start {start} is after --end {end} (the source's last game date)"
+                             if args.start else f"--end {end} is before --start {start} (the source's first game date)")  # fmt: skip
     return start, end
 
 
-def _phases(text: str, known: tuple[str, ...] | None = None) -> list[str] | None:
+def _phases(text: str, known: tuple[str, ...] | None = None) -> list[str]:
     from tasks.phases import PHASE_NAMES
 
     known = known or PHASE_NAMES
     phases = [p.strip() for p in text.split(",") if p.strip()]
     unknown = sorted(set(phases) - set(known))
     if unknown:
-        print(f"hoopflow: unknown phases {unknown}; known: {', '.join(known)}", file=sys.stderr)
-        return None
+        raise UsageError(f"unknown phases {unknown}; known: {', '.join(known)}")
+    if not phases:
+        raise UsageError(f"--phases names no phase; known: {', '.join(known)}")
     return phases
+
+
+def _thresholds() -> None:
+    """Read the thresholds file now: a bad one is a usage error, not a failure after raw."""
+    from engine.thresholds import ThresholdsError
+    from tasks.validate import all_thresholds
+
+    try:
+        all_thresholds()
+    except ThresholdsError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def backfill_command(args: argparse.Namespace) -> int:
     from flows.backfill import ML_PHASE, backfill
     from tasks.phases import PHASE_NAMES, PHASE_TABLES
 
-    start, end = _bounds(args)
     phases = _phases(args.phases, (*PHASE_NAMES, ML_PHASE))
-    if phases is None:
-        return 2
     if args.sample < 0:
-        print("hoopflow: --sample must be ≥ 0", file=sys.stderr)
-        return 2
-    t0 = time.perf_counter()
+        raise UsageError("--sample must be ≥ 0")
     if args.chunk_days < 1:
-        print("hoopflow: --chunk-days must be ≥ 1", file=sys.stderr)
-        return 2
+        raise UsageError("--chunk-days must be ≥ 1")
+    start, end = _bounds(args)
+    _thresholds()
+    t0 = time.perf_counter()
     state = backfill(start, end, phases, reprocess=args.reprocess, dry_run=args.dry_run, sample=args.sample,
                      executor=args.executor, chunk_days=args.chunk_days, test_from=args.test_from,
                      return_state=True)  # fmt: skip
@@ -176,6 +280,7 @@ def backfill_command(args: argparse.Namespace) -> int:
 def daily_command(args: argparse.Namespace) -> int:
     from flows.daily import daily
 
+    _thresholds()
     return _finish(daily(args.date, return_state=True))
 
 
@@ -183,6 +288,7 @@ def validate_command(args: argparse.Namespace) -> int:
     from flows.validate import validate
 
     start, end = _bounds(args)
+    _thresholds()
     state = validate(args.phase, start, end, fail_on_critical=False, return_state=True)
     if not state.is_completed():
         print(f"hoopflow: validation did not run: {state.message}", file=sys.stderr)
@@ -197,10 +303,8 @@ def status_command(args: argparse.Namespace) -> int:
     from engine.runner import status_grid
     from tasks.phases import PHASES
 
-    start, end = _bounds(args)
     phases = _phases(args.phases)
-    if phases is None:
-        return 2
+    start, end = _bounds(args)
     dates = get_settings().source_block().game_dates(start, end)
     grid = status_grid(PHASES, phases, dates)
     print("game_date   " + "".join(f"{p:<12}" for p in phases))
@@ -217,13 +321,8 @@ def train_command(args: argparse.Namespace) -> int:
     from flows.ml import train
 
     start, end = _bounds(args)
-    if start > end:
-        print(f"hoopflow: --start {start} is after --end {end}", file=sys.stderr)
-        return 2
     if args.test_from and not start < args.test_from <= end:
-        print(f"hoopflow: --test-from {args.test_from} must be after --start {start} and not after --end {end}",
-              file=sys.stderr)  # fmt: skip
-        return 2
+        raise UsageError(f"--test-from {args.test_from} must be after --start {start} and not after --end {end}")
     return _finish(train(start, end, args.test_from, return_state=True))
 
 
@@ -242,9 +341,6 @@ def _finish(state) -> int:
 
 def _dates_command(flow, args: argparse.Namespace) -> int:
     start, end = _bounds(args)
-    if start > end:
-        print(f"hoopflow: --start {start} is after --end {end}", file=sys.stderr)
-        return 2
     return _finish(flow(start, end, return_state=True))
 
 
@@ -261,12 +357,65 @@ def grade_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _configure_prefect()  # before anything imports prefect (the parser lists the phases)
+    from pydantic import ValidationError
+
+    try:
+        _configure_prefect()  # before anything imports prefect (the parser lists the phases)
+    except ValidationError as exc:  # a bad HOOPFLOW_* setting
+        print(f"hoopflow: bad settings: {_settings_problems(exc)}", file=sys.stderr)
+        return 2
+    from prefect.exceptions import TerminationSignal  # Prefect only once configured
+
     args = _parser().parse_args(argv)
+    if not args.verbose:
+        _quiet_tracebacks()
     commands = {"backfill": backfill_command, "validate": validate_command, "status": status_command,
                 "setup": setup_command, "train": train_command, "predict": predict_command,
                 "grade": grade_command, "daily": daily_command}  # fmt: skip
-    return commands[args.command](args)
+    signal.signal(signal.SIGTERM, _terminate)  # as Ctrl-C: the run reports itself, then exits
+    try:
+        if args.command in NO_API:
+            return commands[args.command](args)
+        with _temporary_api():
+            return commands[args.command](args)
+    except UsageError as exc:
+        print(f"hoopflow: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, TerminationSignal):
+        print("\nhoopflow: interrupted; what was written is complete per date: run the same command "
+              "again to resume", file=sys.stderr)  # fmt: skip
+        return 128 + (_SIGNALLED[-1] if _SIGNALLED else signal.SIGINT)
+    finally:
+        _release_warehouse()
+
+
+# Commands that need no Prefect API (they read the warehouse and the source only).
+NO_API = {"status"}
+
+
+_SIGNALLED: list[int] = []
+
+
+def _terminate(signum: int, frame: object) -> None:
+    _SIGNALLED.append(signum)
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _settings_problems(exc: Exception) -> str:
+    """`HOOPFLOW_WAREHOUSE: Input should be 'duckdb' or 'bigquery' (got 'bogus')`, one per problem."""
+    errors = getattr(exc, "errors", lambda: [])()
+    return "; ".join(
+        f"HOOPFLOW_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']} (got {e.get('input')!r})" for e in errors
+    ) or str(exc).splitlines()[0]
+
+
+def _release_warehouse() -> None:
+    """Close this process's warehouse connection: DuckDB checkpoints its write-ahead log into
+    the file, so a copy of warehouse.duckdb holds the last writes."""
+    try:
+        get_settings().warehouse_block().release()
+    except Exception:  # nothing to release (bad settings), or already gone
+        pass
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import pytest
 from nba_api.stats.library.http import NBAStatsHTTP
 from urllib3.util.request import ACCEPT_ENCODING
 
+import blocks.sources as sources
 from blocks.nba_stats_api import NbaStatsApiSource, season_of
 from blocks.sources import SOURCE_COLUMNS, MalformedPayloadError, TransientSourceError
 from tests.conftest import SEASON_DIR
@@ -21,6 +22,13 @@ pytestmark = pytest.mark.usefixtures("prefect_api")  # rate_limit() talks to a P
 
 OPENER, OVERTIME = date(2023, 10, 24), date(2024, 3, 28)  # the two recorded dates
 TIMEOUT = 1.5
+
+
+@pytest.fixture(autouse=True)
+def one_attempt(monkeypatch):
+    """These tests classify what one request's failure is; the retry policy around every
+    source call is tested in test_source_retries.py (and end to end below)."""
+    monkeypatch.setattr(sources._retrying_here, "active", True, raising=False)
 
 
 @pytest.fixture
@@ -197,6 +205,14 @@ def test_throttling_and_server_errors_are_transient(source, server, status, body
         source.fetch("shots", OPENER)
     assert "shotchartdetail" in str(err.value) and "2023-10-24" in str(err.value)
     assert len(source.fetch("shots", OPENER)) == 377  # the next call succeeds
+
+
+def test_a_throttled_call_is_retried_by_the_source_policy_and_passes(source, server, monkeypatch):
+    monkeypatch.setattr(sources._retrying_here, "active", False)  # the policy on, as in production
+    monkeypatch.setattr(sources, "retry_delay", lambda retry: 0.0)  # no pauses in the test
+    server.fail(429, None, times=2)
+    assert len(source.fetch("shots", OPENER)) == 377
+    assert len(server.requests) == 3  # two throttled, the third answered
 
 
 def test_nba_error_message_body_with_500_is_transient(source, server):

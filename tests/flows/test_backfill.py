@@ -122,6 +122,8 @@ def test_reprocess_failed_reruns_only_the_failed_date(prefect_api, hoopflow_home
     state = backfill(START, END, ["raw"], reprocess="none", return_state=True)
     assert state.is_failed() and "nba_raw.shots coverage" in state.message
     assert len(_ledger(wh)) == first
+    said = state.result(raise_on_failure=False).report.to_text()
+    assert "raw: 1 dates whose last run failed were not run again (2023-11-11): rerun with --reprocess failed" in said
 
     assert backfill(START, END, ["raw"], reprocess="failed", return_state=True).is_completed()
     new = _ledger(wh).iloc[first:]
@@ -204,6 +206,28 @@ def test_a_lost_warehouse_is_rebuilt_by_a_plain_rerun(loss, prefect_api, hoopflo
         assert sorted(zip(ran.processor, ran.game_date)) == sorted(
             (p, d) for p in ("shots", "player_game_summary") for d in DATES
         )
+
+
+def test_transient_faults_in_every_source_call_are_retried(prefect_api, hoopflow_home, tmp_path, monkeypatch,
+                                                           season_csv, caplog):  # fmt: skip
+    # A tenth of the schedule, season-start and fingerprint calls fail (seeded) wherever they
+    # are made: the backfill's and the phases' planning, validation's scopes, the status grid.
+    from blocks.sources import reset_injected_faults
+
+    use_source(monkeypatch, copy_season(tmp_path, DATES))
+    monkeypatch.setenv("HOOPFLOW_SOURCE_FAULT_RATE", "0.1")
+    monkeypatch.setenv("HOOPFLOW_SOURCE_FAULT_SEED", "7")
+    monkeypatch.setenv("HOOPFLOW_SOURCE_FAULT_CALLS", "game_dates,season_start,fingerprint")
+    reset_settings()
+    reset_injected_faults()
+    with caplog.at_level("WARNING"):
+        state = backfill(START, END, ["raw", "analytics"], return_state=True)
+    assert state.is_completed(), state.message
+    assert _held(get_settings().warehouse_block()) == _pandas_rows(season_csv, DATES)
+    retries = [r.getMessage() for r in caplog.records if "injected transient fault" in r.getMessage()
+               and "; retry " in r.getMessage()]  # fmt: skip
+    assert retries, "no source call failed: the seed injects no fault here"
+    assert {m.split("(")[0].split(": ")[-1] for m in retries} <= {"game_dates", "season_start", "fingerprint"}
 
 
 # ---------------------------------------------------------------- interrupted, resumed
