@@ -9,11 +9,15 @@ copy is what the source said, not what we made of it.
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
+import io
 import logging
 import threading
+import zlib
 from abc import abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -198,12 +202,9 @@ class BundledSeasonSource(Source):
             files.append((str(path), stat.st_mtime_ns, stat.st_size))
         return tuple(files)
 
-    def _by_date(self, table: str) -> dict[date, pd.DataFrame]:
-        return _merged(self._season_files(table))
-
     def game_dates(self, start: date, end: date) -> list[date]:
         self._maybe_fail("game_dates", start, end)
-        return sorted(d for d in self._by_date("schedule") if start <= d <= end)
+        return sorted(d for d in _schedule_dates(self._season_files("schedule"), start, end) if start <= d <= end)
 
     def season_start(self, game_date: date) -> date:
         self._maybe_fail("season_start", game_date)
@@ -212,7 +213,7 @@ class BundledSeasonSource(Source):
         for season_dir in self._season_dirs():
             path = season_dir / "schedule.csv.gz"
             stat = path.stat()
-            dates = _read_by_date(str(path), stat.st_mtime_ns, stat.st_size)
+            dates = _read_season_file(str(path), stat.st_mtime_ns, stat.st_size).dates()
             if dates:
                 firsts.append(min(dates))
         starts = [d for d in firsts if d <= game_date]
@@ -222,18 +223,23 @@ class BundledSeasonSource(Source):
 
     def fetch(self, table: str, game_date: date) -> pd.DataFrame:
         self._maybe_fail("fetch", table, game_date)
-        return _rows_of(table, game_date, self._season_files(table))
+        return _rows_of(table, game_date, self._season_files(table), self._season_files("schedule"))
 
     def fingerprint(self, table: str, game_date: date) -> str:
         self._maybe_fail("fingerprint", table, game_date)
         # The hash of exactly the bytes an extract would land: an edit to one date of a
-        # season file re-extracts that date only.
-        return hashlib.sha256(_csv_of_date(table, game_date, self._season_files(table))).hexdigest()
+        # season file re-extracts that date only. A date whose rows cannot be read still has
+        # a fingerprint (planning goes on); its extract fails with the file's error.
+        try:
+            data = _csv_of_date(table, game_date, self._season_files(table), self._season_files("schedule"))
+        except SourceFileError as exc:
+            return "unreadable:" + hashlib.sha256(str(exc).encode()).hexdigest()
+        return hashlib.sha256(data).hexdigest()
 
     def fetch_csv(self, table: str, game_date: date) -> bytes:
         self._maybe_fail("fetch_csv", table, game_date)
         # Planning hashes every date's file and the raw phase lands it: write it once.
-        return _csv_of_date(table, game_date, self._season_files(table))
+        return _csv_of_date(table, game_date, self._season_files(table), self._season_files("schedule"))
 
 
 # ---------------------------------------------------------------- injected faults (make chaos)
@@ -264,33 +270,141 @@ def reset_injected_faults() -> None:
         _fault_calls.clear()
 
 
-def _merged(files: tuple[tuple[str, int, int], ...]) -> dict[date, pd.DataFrame]:
-    frames: dict[date, pd.DataFrame] = {}
-    for path, mtime_ns, size in files:
-        frames.update(_read_by_date(path, mtime_ns, size))
-    return frames
+Files = tuple[tuple[str, int, int], ...]  # each season's file of a table, with its stat
 
 
-def _rows_of(table: str, game_date: date, files: tuple[tuple[str, int, int], ...]) -> pd.DataFrame:
-    rows = _merged(files).get(game_date)
-    if rows is None:
-        return pd.DataFrame(columns=list(SOURCE_COLUMNS[table]), dtype="object")
-    return rows.reset_index(drop=True)
+def _schedule_dates(schedules: Files, start: date, end: date) -> set[date]:
+    """The scheduled dates of every season; a schedule that cannot be read stops a range that
+    its season may cover (its dates are unknown), not the other seasons' ranges."""
+    dates: set[date] = set()
+    for path, mtime_ns, size in schedules:
+        f = _read_season_file(path, mtime_ns, size)
+        if f.unreadable:
+            span = _season_span(Path(path).parent.name)
+            if span is None or (span[0] <= end and start <= span[1]):
+                raise SourceFileError(f"{f.unreadable}: the game dates of season {Path(path).parent.name} are unknown")
+            continue
+        dates |= f.dates()
+    return dates
+
+
+def _season_covers(schedule: tuple[str, int, int], game_date: date) -> bool:
+    """Whether the date is its season's: in its schedule, or in its span when the schedule
+    itself cannot be read."""
+    season = _read_season_file(*schedule)
+    if not season.unreadable:
+        return game_date in season.dates()
+    span = _season_span(Path(schedule[0]).parent.name)
+    return span is None or span[0] <= game_date <= span[1]
+
+
+def _season_span(label: str) -> tuple[date, date] | None:
+    """August 1 to July 31 of a `2023-24` season folder (None: another name, any date)."""
+    try:
+        first = int(label[:4])
+    except ValueError:
+        return None
+    return (date(first, 8, 1), date(first + 1, 7, 31)) if len(label) == 7 and label[4] == "-" else None
+
+
+def _rows_of(table: str, game_date: date, files: Files, schedules: Files) -> pd.DataFrame:
+    """The date's rows of `table`; a SourceFileError when its season's file, or the date's
+    rows in it, cannot be read (the other dates and seasons are not affected)."""
+    for (path, mtime_ns, size), schedule in zip(files, schedules, strict=True):
+        f = _read_season_file(path, mtime_ns, size)
+        if game_date in f.problems:
+            raise SourceFileError(f"{path} (game date {game_date}): {f.problems[game_date]}")
+        if f.unreadable:
+            if _season_covers(schedule, game_date):
+                raise SourceFileError(f"{f.unreadable} (game date {game_date})")
+            continue
+        if game_date in f.by_date:
+            return f.by_date[game_date].reset_index(drop=True)
+    return pd.DataFrame(columns=list(SOURCE_COLUMNS[table]), dtype="object")
 
 
 @lru_cache(maxsize=4096)
-def _csv_of_date(table: str, game_date: date, files: tuple[tuple[str, int, int], ...]) -> bytes:
+def _csv_of_date(table: str, game_date: date, files: Files, schedules: Files) -> bytes:
     """The date's rows of one table as a CSV file, keyed on the season files' stat."""
-    return to_csv_bytes(_rows_of(table, game_date, files))
+    return to_csv_bytes(_rows_of(table, game_date, files, schedules))
+
+
+class SourceFileError(ValueError):
+    """A source file, or one date's rows in it, cannot be read (never retried): names the file,
+    the date and what is wrong."""
+
+
+@dataclass(frozen=True)
+class SeasonFile:
+    """One season file split by GAME_DATE, with what could not be read: whole (`unreadable`:
+    a truncated or empty gzip, no header, ragged rows) or one date's rows (`problems`: bytes
+    that are not UTF-8). Rows keep their text exactly (a date in another format, such as
+    10/27/2023, is filed under its date and refused, by field, when the date is loaded)."""
+
+    path: str
+    by_date: dict[date, pd.DataFrame]
+    problems: dict[date, str]
+    unreadable: str | None = None
+
+    def dates(self) -> set[date]:
+        return set(self.by_date) | set(self.problems)
 
 
 @lru_cache(maxsize=16)
-def _read_by_date(path: str, mtime_ns: int, size: int) -> dict[date, pd.DataFrame]:
-    """One season file split by GAME_DATE, read once per process (keyed on the file's stat)."""
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+def _read_season_file(path: str, mtime_ns: int, size: int) -> SeasonFile:
+    """Read once per process (keyed on the file's stat)."""
+    try:
+        with gzip.open(path) as fh:
+            data = fh.read()
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        return SeasonFile(path, {}, {}, f"{path}: cannot be read: not a complete gzip file ({exc})")
+    text, bad_lines = _decoded(data)
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        return SeasonFile(path, {}, {}, f"{path}: cannot be read as CSV: {str(exc).strip()}")
     if "GAME_DATE" not in df.columns:
-        raise ValueError(f"{path}: no GAME_DATE column")
-    return {
-        date.fromisoformat(str(d)): g.reset_index(drop=True)
-        for d, g in df.groupby("GAME_DATE", sort=True)
-    }
+        return SeasonFile(path, {}, {}, f"{path}: cannot be read: no GAME_DATE column (header: {list(df.columns)[:8]})")
+    days = _row_dates(df)
+    if days.isna().any():
+        lines = [f"line {i + 2}: {v!r}" for i, v in zip(df.index[days.isna()][:3], df.GAME_DATE[days.isna()][:3], strict=True)]
+        return SeasonFile(path, {}, {}, f"{path}: cannot be read: {int(days.isna().sum())} rows have no readable "
+                                        f"GAME_DATE ({', '.join(lines)}), so no date's rows are known to be whole")  # fmt: skip
+    by_date = {d.date(): g.reset_index(drop=True) for d, g in df.groupby(days, sort=True)}
+    problems: dict[date, str] = {}
+    for line, message in bad_lines:  # line 1 is the header
+        if line >= 2 and line - 2 < len(df):
+            problems.setdefault(days.iloc[line - 2].date(), f"line {line}: {message}")
+        else:
+            return SeasonFile(path, {}, {}, f"{path}: cannot be read: line {line}: {message}")
+    for d in problems:
+        by_date.pop(d, None)
+    return SeasonFile(path, by_date, problems)
+
+
+def _decoded(data: bytes) -> tuple[str, list[tuple[int, str]]]:
+    """The file as text, and each line that is not UTF-8 (its number and the first bad byte)."""
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    bad = []
+    for n, line in enumerate(data.split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad.append((n, f"byte 0x{line[exc.start]:02x} at column {exc.start + 1} is not UTF-8"))
+    return data.decode("utf-8", errors="replace"), bad
+
+
+def _row_dates(df: pd.DataFrame) -> pd.Series:
+    """Each row's game date: YYYY-MM-DD, else any unambiguous spelling of a date (its text
+    stays as it is, for the load to refuse), else the date of its game's other rows."""
+    days = pd.to_datetime(df.GAME_DATE, format="%Y-%m-%d", errors="coerce")
+    if days.isna().any():
+        other = pd.to_datetime(df.GAME_DATE[days.isna()], format="mixed", errors="coerce")
+        days = days.fillna(other)
+    if days.isna().any() and "GAME_ID" in df.columns:
+        by_game = days.groupby(df.GAME_ID).transform("first")
+        days = days.fillna(by_game)
+    return days

@@ -366,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from prefect.exceptions import TerminationSignal  # Prefect only once configured
 
+    from blocks.sources import SourceFileError
+
     args = _parser().parse_args(argv)
     if not args.verbose:
         _quiet_tracebacks()
@@ -381,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"hoopflow: {exc}", file=sys.stderr)
         return 2
+    except SourceFileError as exc:  # e.g. a season's schedule that cannot be read: its dates are unknown
+        print(f"hoopflow: {exc}", file=sys.stderr)
+        return 1
     except (KeyboardInterrupt, TerminationSignal):
         print("\nhoopflow: interrupted; what was written is complete per date: run the same command "
               "again to resume", file=sys.stderr)  # fmt: skip
