@@ -12,6 +12,7 @@ Nothing is written for a season's first 14 days (bootstrap)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -207,19 +208,22 @@ class Feature:
     high: float
     default: float | None = None  # None: the median of the date's players that have it
     check_constant: bool = True  # a continuous value: constant across a date is suspicious
+    # What is possible, when [low, high] is only what is usual (a warning outside it, not an
+    # error: a real season can have a 135-pace stretch or a player back after 200 days).
+    possible: tuple[float, float] | None = None
 
 
 FEATURES: tuple[Feature, ...] = (
-    Feature("points_avg_last_5", "player_daily_cache", "points_avg_last_5", 0, 80),
-    Feature("points_avg_last_10", "player_daily_cache", "points_avg_last_10", 0, 80),
-    Feature("points_avg_season", "player_daily_cache", "points_avg_season", 0, 80),
-    Feature("points_std_last_10", "player_daily_cache", "points_std_last_10", 0, 50),
-    Feature("minutes_avg_last_10", "player_daily_cache", "minutes_avg_last_10", 0, 60),
+    Feature("points_avg_last_5", "player_daily_cache", "points_avg_last_5", 0, 80, possible=(0, math.inf)),
+    Feature("points_avg_last_10", "player_daily_cache", "points_avg_last_10", 0, 80, possible=(0, math.inf)),
+    Feature("points_avg_season", "player_daily_cache", "points_avg_season", 0, 80, possible=(0, math.inf)),
+    Feature("points_std_last_10", "player_daily_cache", "points_std_last_10", 0, 50, possible=(0, math.inf)),
+    Feature("minutes_avg_last_10", "player_daily_cache", "minutes_avg_last_10", 0, 60, possible=(0, math.inf)),
     Feature("usage_avg_last_10", "player_daily_cache", "usage_avg_last_10", 0, 100),
     Feature("ts_pct_last_10", "player_daily_cache", "ts_pct_last_10", 0, 1.5),
     Feature("games_played_season", "player_daily_cache", "games_played_season", 0, 90, default=0, check_constant=False),
-    Feature("team_pace_last_10", "player_daily_cache", "team_pace_last_10", 70, 130),
-    Feature("team_offensive_rating_last_10", "player_daily_cache", "team_offensive_rating_last_10", 70, 150),
+    Feature("team_pace_last_10", "player_daily_cache", "team_pace_last_10", 70, 130, possible=(0, math.inf)),
+    Feature("team_offensive_rating_last_10", "player_daily_cache", "team_offensive_rating_last_10", 70, 150, possible=(0, math.inf)),
     Feature("team_win_pct_season", "player_daily_cache", "team_win_pct_season", 0, 1),
     Feature("paint_rate_last_10", "player_shot_zone_analysis", "paint_rate_last_10", 0, 1),
     Feature("mid_range_rate_last_10", "player_shot_zone_analysis", "mid_range_rate_last_10", 0, 1),
@@ -232,17 +236,17 @@ FEATURES: tuple[Feature, ...] = (
     Feature("pace_adjustment", "player_composite_factors", "pace_adjustment", -3, 3, default=0),
     Feature("usage_spike", "player_composite_factors", "usage_spike", -3, 3, default=0),
     Feature("total_adjustment", "player_composite_factors", "total_adjustment", -21, 16, default=0),
-    Feature("opp_defensive_rating_last_15", "team_defense_zone_analysis", "defensive_rating_last_15", 70, 150),
-    Feature("opp_pace_last_15", "team_defense_zone_analysis", "opponent_pace_last_15", 70, 130),
-    Feature("opp_paint_vs_league", "team_defense_zone_analysis", "paint_vs_league", -0.5, 0.5),
-    Feature("opp_three_vs_league", "team_defense_zone_analysis", "three_vs_league", -0.5, 0.5),
-    Feature("days_rest", "player_game_context", "days_rest", 0, 200, default=3, check_constant=False),
+    Feature("opp_defensive_rating_last_15", "team_defense_zone_analysis", "defensive_rating_last_15", 70, 150, possible=(0, math.inf)),
+    Feature("opp_pace_last_15", "team_defense_zone_analysis", "opponent_pace_last_15", 70, 130, possible=(0, math.inf)),
+    Feature("opp_paint_vs_league", "team_defense_zone_analysis", "paint_vs_league", -0.5, 0.5, possible=(-1, 1)),
+    Feature("opp_three_vs_league", "team_defense_zone_analysis", "three_vs_league", -0.5, 0.5, possible=(-1, 1)),
+    Feature("days_rest", "player_game_context", "days_rest", 0, 200, default=3, check_constant=False, possible=(0, math.inf)),
     Feature("back_to_back", "player_game_context", "back_to_back", 0, 1, check_constant=False),
     Feature("games_last_7_days", "player_game_context", "games_last_7_days", 0, 7, check_constant=False),
-    Feature("minutes_last_7_days", "player_game_context", "minutes_last_7_days", 0, 420),
+    Feature("minutes_last_7_days", "player_game_context", "minutes_last_7_days", 0, 420, possible=(0, math.inf)),
     Feature("home", "schedule", "home", 0, 1, check_constant=False),
-    Feature("points_trend", "player_daily_cache", "points_trend", -80, 80, default=0),
-    Feature("points_volatility", "player_daily_cache", "points_volatility", 0, 10),
+    Feature("points_trend", "player_daily_cache", "points_trend", -80, 80, default=0, possible=(-math.inf, math.inf)),
+    Feature("points_volatility", "player_daily_cache", "points_volatility", 0, 10, possible=(0, math.inf)),
 )
 
 
@@ -287,12 +291,17 @@ def ml_feature_rows(players_today: pd.DataFrame, cache: pd.DataFrame, zones: pd.
         out[f.name] = filled
         out[f"{f.name}_source"] = np.where(missing, "default", f.source)
         defaulted[:, i] = missing
-        bad = np.flatnonzero((filled < f.low) | (filled > f.high))
+        low, high = f.possible or (f.low, f.high)
+        bad = np.flatnonzero((filled < low) | (filled > high))
         if len(bad):
             raise FeatureRangeError(
-                f"ml_feature_store {game_date}: feature {f.name} outside [{f.low}, {f.high}] for "
+                f"ml_feature_store {game_date}: feature {f.name} outside its possible [{low}, {high}] for "
                 f"{len(bad)} players, e.g. player {players[bad[0]]}: {filled[bad[0]]}"
             )
+        unusual = np.flatnonzero((filled < f.low) | (filled > f.high)) if f.possible else []
+        if len(unusual):
+            warnings.append(f"{f.name}: outside the usual [{f.low}, {f.high}] for {len(unusual)} players, "
+                            f"e.g. player {players[unusual[0]]}: {filled[unusual[0]]:g} (possible, but unusual)")  # fmt: skip
         if n > 1 and missing.all():
             warnings.append(f"{f.name}: defaulted for all {n} players")
         elif f.check_constant and n > 1 and len(np.unique(values[~missing])) <= 1:

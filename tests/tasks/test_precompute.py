@@ -225,9 +225,17 @@ def test_a_feature_out_of_its_range_fails_and_a_defaulted_one_is_reported(season
     assert (rows.points_avg_last_10_source == "player_daily_cache").sum() == len(cache)
     assert rows.actual_points.tolist() == today.drop_duplicates("player_id").pts.tolist()
 
-    broken = cache.assign(points_avg_last_5=cache.points_avg_last_5 + 500)
-    with pytest.raises(pc.FeatureRangeError, match="points_avg_last_5 outside \\[0, 80\\]"):
+    # An impossible value (a negative average) fails the date; an unusual one (an average of
+    # 500 points: possible by the rules) is a warning that names the usual band.
+    broken = cache.assign(points_avg_last_5=-cache.points_avg_last_5 - 1)
+    with pytest.raises(pc.FeatureRangeError, match="points_avg_last_5 outside its possible \\[0, inf\\]"):
         pc.ml_feature_rows(today, broken, zones, composite, defense, context, d)
+    unusual = cache.assign(points_avg_last_5=cache.points_avg_last_5 + 500)
+    rows, warnings = pc.ml_feature_rows(today, unusual, zones, composite, defense, context, d)
+    assert any(w.startswith("points_avg_last_5: outside the usual [0, 80] for") for w in warnings), warnings
+    rates = zones.assign(paint_rate_last_10=1.5)  # a share above 1: impossible, no usual band
+    with pytest.raises(pc.FeatureRangeError, match="paint_rate_last_10 outside its possible \\[0, 1\\]"):
+        pc.ml_feature_rows(today, cache, rates, composite, defense, context, d)
 
 
 def test_a_constant_feature_is_reported(season_csv, summary):
