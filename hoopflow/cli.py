@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"backfill": backfill_command, "validate": validate_command, "status": status_command,
                 "setup": setup_command, "train": train_command, "predict": predict_command,
                 "grade": grade_command, "daily": daily_command}  # fmt: skip
-    signal.signal(signal.SIGTERM, _terminate)  # as Ctrl-C: the run reports itself, then exits
+    previous = signal.signal(signal.SIGTERM, _terminate)  # as Ctrl-C: the run reports itself, then exits
     try:
         if args.command in NO_API:
             return commands[args.command](args)
@@ -391,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
               "again to resume", file=sys.stderr)  # fmt: skip
         return 128 + (_SIGNALLED[-1] if _SIGNALLED else signal.SIGINT)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         _release_warehouse()
 
 

@@ -21,7 +21,7 @@ def _keep_env(monkeypatch, hoopflow_home):
     monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-def test_backfill_prints_the_rows_and_exits_0(prefect_api, season_csv, capsys, tmp_path, monkeypatch):
+def test_backfill_prints_the_rows_and_exits_0(prefect_api, season_csv, capsys, tmp_path, monkeypatch, hoopflow_home):
     # A season of its own that starts on 2023-11-10 (analytics needs the season's earlier
     # dates; precompute writes nothing in its first 14 days).
     use_source(monkeypatch, copy_season(tmp_path, ["2023-11-10", "2023-11-11", "2023-11-12"]))
@@ -35,6 +35,9 @@ def test_backfill_prints_the_rows_and_exits_0(prefect_api, season_csv, capsys, t
     assert "(raw, analytics, precompute): completed" in out
     line = next(x for x in out.splitlines() if "nba_precompute.ml_feature_store" in x)
     assert line.split()[1:] == ["0", "rows", "over", "0", "dates"]  # all three are bootstrap days
+    # The command closed the warehouse: its write-ahead log is in the file (a copy is whole).
+    assert (hoopflow_home / "warehouse.duckdb").is_file()
+    assert not (hoopflow_home / "warehouse.duckdb.wal").exists()
 
 
 def test_backfill_lists_failed_dates_and_exits_1(prefect_api, tmp_path, monkeypatch, capsys):
@@ -167,3 +170,63 @@ def test_a_range_without_games_is_a_clean_no_op(prefect_api, hoopflow_home, caps
     assert cli.main(["backfill", "--start", "2023-12-24", "--end", "2023-12-24"]) == 0
     out = capsys.readouterr().out
     assert "0 game dates" in out and "completed" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (["backfill", "--start", "2023-11-12", "--end", "2023-11-10"], {}, "--start 2023-11-12 is after --end 2023-11-10"),
+        (["backfill", "--phases", ","], {}, "--phases names no phase"),
+        (["status", "--phases", ""], {}, "--phases names no phase"),
+        (["train", "--start", "2024-02-01", "--end", "2024-01-01"], {}, "--start 2024-02-01 is after --end"),
+        (["backfill"], {"HOOPFLOW_WAREHOUSE": "bogus"}, "bad settings: HOOPFLOW_WAREHOUSE: Input should be"),
+        (["backfill", "--start", "2023-11-10", "--end", "2023-11-12"], {"HOOPFLOW_THRESHOLDS_FILE": "{bad}"},
+         "schedule.bogus_key: unknown key"),
+        (["validate", "--phase", "raw"], {"HOOPFLOW_THRESHOLDS_FILE": "{bad}"}, "schedule.bogus_key: unknown key"),
+        (["status"], {"HOOPFLOW_SOURCE_DIR": "{nowhere}"}, "no season folder"),
+    ],
+)
+def test_usage_errors_exit_2_in_one_line_before_anything_runs(args, env, said, hoopflow_home, tmp_path, monkeypatch,
+                                                              capsys):  # fmt: skip
+    bad = tmp_path / "thresholds.yaml"
+    bad.write_text("schedule:\n  bogus_key: 1\n")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value.format(bad=bad, nowhere=tmp_path / "nowhere"))
+    reset_settings()
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and said in err, err
+    assert not (hoopflow_home / "warehouse.duckdb").exists()  # nothing ran
+
+
+def test_ctrl_c_stops_the_command_in_seconds_and_a_rerun_resumes(prefect_api, hoopflow_home, season_csv, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from blocks.settings import REPO_ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # its own temporary API, as a user's
+    env.update(HOOPFLOW_HOME=str(hoopflow_home), PYTHONPATH=str(REPO_ROOT))
+    args = ["backfill", "--start", "2023-10-24", "--end", "2023-11-20", "--phases", "raw,analytics"]
+    # Its own session: a terminal's Ctrl-C reaches the whole foreground process group.
+    child = subprocess.Popen([sys.executable, "-m", "hoopflow.cli", *args], env=env, cwd=REPO_ROOT,
+                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    landed = hoopflow_home / "landing" / "shots"
+    deadline = time.monotonic() + 300
+    while len(list(landed.glob("*.csv"))) < 3:
+        assert child.poll() is None and time.monotonic() < deadline, "the backfill ended before it could be stopped"
+        time.sleep(0.1)
+    os.killpg(child.pid, signal.SIGINT)
+    out, _ = child.communicate(timeout=60)  # it used to retry its dead API for minutes
+    assert child.returncode == 130, out
+    assert "interrupted" in out and "run the same command again to resume" in out
+    assert "Traceback" not in out and len(out.splitlines()) < 40, out
+
+    assert cli.main(args) == 0  # the rerun resumes (here against the test's API)
+    box = season_csv["player_box"]
+    n = box.GAME_DATE.between("2023-10-24", "2023-11-20").sum()
+    line = next(x for x in capsys.readouterr().out.splitlines() if "nba_analytics.player_game_summary" in x)
+    assert line.split()[1] == f"{n:,}"
