@@ -459,3 +459,29 @@ def test_duckdb_ledger_row_is_written_in_the_partitions_transaction(tmp_path: Pa
     assert points_on(wh, SECOND_DAY) == after
     assert ledger() == [("team_points", SECOND_DAY, "succeeded", "fp1", 2),
                         ("team_points", SECOND_DAY, "succeeded", "fp5", 2)]  # fmt: skip
+
+
+def test_a_file_held_by_another_process_is_waited_for_saying_so(tmp_path, monkeypatch, caplog) -> None:
+    """DuckDB has one writing process per file: another process waits for it, and says once
+    what it waits for (it used to wait silently for up to 900 s)."""
+    import subprocess
+    import sys
+
+    import blocks.warehouse_duckdb as wd
+
+    path = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('held', flush=True); "
+                               "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(wd, "LOCK_WAIT_SECONDS", 1.0)
+        with caplog.at_level("WARNING"), pytest.raises(RuntimeError, match="cannot open the DuckDB warehouse"):
+            wd.DuckDBWarehouse(path=str(path)).query("SELECT 1")
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("waiting for")]
+        assert len(said) == 1 and str(path) in said[0] and "HOOPFLOW_DUCKDB_LOCK_WAIT_SECONDS" in said[0]
+    finally:
+        holder.kill()
+        holder.wait()
