@@ -8,7 +8,7 @@ BQEMU       := .venv-bqemu
 BQEMU_STAMP := $(BQEMU)/.installed
 BQEMU_PINS  := bqemulator==1.4.0 numpy==2.4.6
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench chaos clean
 
 install: $(STAMP)
 
@@ -32,6 +32,11 @@ demo: install
 # Not a test: measures a full-season backfill on fresh homes and prints JSON figures.
 bench: install
 	$(BIN)/python -m hoopflow.bench --growth
+
+# Not a test: SIGKILLs a month's backfill at seeded moments, resumes it and compares every table
+# with a clean run; prints figures (make chaos CHAOS_ARGS="--trials 3 --faults 0.2").
+chaos: install
+	$(BIN)/python -m hoopflow.chaos $(CHAOS_ARGS)
 
 test: install $(BQEMU_STAMP)
 	$(BIN)/python -m pytest
