@@ -26,7 +26,7 @@ RUN_LEDGER = TableSpec(
         ("run_id", "STRING"),
         ("processor", "STRING"),
         ("game_date", "DATE"),
-        ("status", "STRING"),  # succeeded | failed
+        ("status", "STRING"),  # succeeded | failed | retrying (a transient error, a retry to come)
         ("rows_written", "INT64"),
         ("seconds", "FLOAT64"),
         ("input_fingerprint", "STRING"),

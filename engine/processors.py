@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from blocks.settings import get_settings
+from blocks.sources import TRANSIENT_ERRORS
 from blocks.warehouse import Query, Rows, TableSpec, Warehouse
 from engine.ledger import RUN_LEDGER, Written, last_attempts, latest_runs, ledger_row, partition_version
 from engine.policies import code_version
@@ -311,8 +312,19 @@ def execute(processor: Processor, game_date: date, fingerprint: str, season: str
             written = warehouse.replace_partition(processor.table, game_date, rows, log=(RUN_LEDGER, entry))
     except Exception as exc:
         warehouse.append(RUN_LEDGER, ledger_row(
-            processor.name, game_date, "failed", fingerprint, processor.version, started,
+            processor.name, game_date, _failed_status(exc), fingerprint, processor.version, started,
             time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}", detail=run.detail,
         ))  # fmt: skip
         raise
     return Written(processor.name, written)
+
+
+def _failed_status(exc: Exception) -> str:
+    """`retrying` for a transient error with a retry to come (a run killed while it waits
+    leaves the date missing, so a plain rerun runs it), else `failed`."""
+    from prefect.context import TaskRunContext
+
+    ctx = TaskRunContext.get()
+    if isinstance(exc, TRANSIENT_ERRORS) and ctx is not None and ctx.task_run.run_count <= (ctx.task.retries or 0):
+        return "retrying"
+    return "failed"

@@ -126,3 +126,24 @@ def test_a_constant_a_processor_uses_is_part_of_its_version(tmp_path):
     assert {k: v for k, v in fewer.items() if k != "player_daily_cache"} == {
         k: v for k, v in base.items() if k != "player_daily_cache"}
 
+
+
+def test_a_transient_failure_with_a_retry_to_come_is_recorded_as_retrying(prefect_api):
+    """A run killed while a task waits out its retry must leave the date missing (a plain rerun
+    runs it), not failed (a plain rerun would skip it)."""
+    from prefect import flow, task
+
+    from blocks.sources import TransientSourceError
+    from engine.processors import _failed_status
+
+    def statuses() -> list[str]:
+        return [_failed_status(TransientSourceError("HTTP 503")), _failed_status(ValueError("bad row"))]
+
+    @flow
+    def run() -> tuple[list[str], list[str]]:
+        return task(retries=2)(statuses)(), task(statuses)()
+
+    with_retries, without = run()
+    assert with_retries == ["retrying", "failed"]  # bad data is never retried
+    assert without == ["failed", "failed"]
+    assert _failed_status(TransientSourceError("HTTP 503")) == "failed"  # outside a task: no retry to come
