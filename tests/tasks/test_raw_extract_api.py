@@ -96,7 +96,7 @@ def test_a_429_is_retried_and_the_date_lands(api_server, hoopflow_home, table):
     assert _rows(got) == _rows(_bundled(table))
     assert written == Written(PROCESSOR_OF[table], len(_bundled(table)))
     ledger = _ledger(table)
-    assert ledger.status.tolist() == ["failed", "succeeded"]
+    assert ledger.status.tolist() == ["retrying", "succeeded"]  # a transient failure with a retry to come
     assert ledger.attempt.tolist() == [1, 2]
     assert "TransientSourceError" in ledger.error.iloc[0] and "HTTP 429" in ledger.error.iloc[0]
     assert ledger.rows_written.tolist() == [0, len(_bundled(table))]
