@@ -12,7 +12,6 @@ import functools
 import gzip
 import hashlib
 import io
-import logging
 import threading
 import zlib
 from abc import abstractmethod
@@ -27,9 +26,10 @@ import pandas as pd
 import tenacity
 from prefect.blocks.core import Block
 from prefect.context import TaskRunContext
-from prefect.logging import get_run_logger
 from prefect.utilities.math import clamped_poisson_interval
 from pydantic import Field
+
+from blocks.logs import run_logger
 
 T = TypeVar("T")
 
@@ -93,11 +93,7 @@ def _in_retrying_task() -> bool:
 
 def _log_retry(state: tenacity.RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
-    try:
-        logger: logging.Logger | logging.LoggerAdapter = get_run_logger()
-    except Exception:  # no flow or task run
-        logger = logging.getLogger("hoopflow.sources")
-    logger.warning("%s: %s; retry %d of %d in %.1f s", getattr(state.fn, "__qualname__", "source call"), exc,
+    run_logger().warning("%s: %s; retry %d of %d in %.1f s", getattr(state.fn, "__qualname__", "source call"), exc,
                    state.attempt_number, len(RETRY_DELAYS), state.upcoming_sleep)  # fmt: skip
 
 
@@ -210,10 +206,8 @@ class BundledSeasonSource(Source):
         self._maybe_fail("season_start", game_date)
         # A season is a folder: its schedule's first date on or before the date.
         firsts = []
-        for season_dir in self._season_dirs():
-            path = season_dir / "schedule.csv.gz"
-            stat = path.stat()
-            dates = _read_season_file(str(path), stat.st_mtime_ns, stat.st_size).dates()
+        for schedule in self._season_files("schedule"):
+            dates = _schedule_dates((schedule,), game_date, game_date)  # unreadable and maybe its: raises
             if dates:
                 firsts.append(min(dates))
         starts = [d for d in firsts if d <= game_date]
@@ -223,7 +217,7 @@ class BundledSeasonSource(Source):
 
     def fetch(self, table: str, game_date: date) -> pd.DataFrame:
         self._maybe_fail("fetch", table, game_date)
-        return _rows_of(table, game_date, self._season_files(table), self._season_files("schedule"))
+        return _rows_of(table, game_date, self._season_files(table))
 
     def fingerprint(self, table: str, game_date: date) -> str:
         self._maybe_fail("fingerprint", table, game_date)
@@ -231,7 +225,7 @@ class BundledSeasonSource(Source):
         # season file re-extracts that date only. A date whose rows cannot be read still has
         # a fingerprint (planning goes on); its extract fails with the file's error.
         try:
-            data = _csv_of_date(table, game_date, self._season_files(table), self._season_files("schedule"))
+            data = _csv_of_date(table, game_date, self._season_files(table))
         except SourceFileError as exc:
             return "unreadable:" + hashlib.sha256(str(exc).encode()).hexdigest()
         return hashlib.sha256(data).hexdigest()
@@ -239,7 +233,7 @@ class BundledSeasonSource(Source):
     def fetch_csv(self, table: str, game_date: date) -> bytes:
         self._maybe_fail("fetch_csv", table, game_date)
         # Planning hashes every date's file and the raw phase lands it: write it once.
-        return _csv_of_date(table, game_date, self._season_files(table), self._season_files("schedule"))
+        return _csv_of_date(table, game_date, self._season_files(table))
 
 
 # ---------------------------------------------------------------- injected faults (make chaos)
@@ -280,42 +274,43 @@ def _schedule_dates(schedules: Files, start: date, end: date) -> set[date]:
     for path, mtime_ns, size in schedules:
         f = _read_season_file(path, mtime_ns, size)
         if f.unreadable:
-            span = _season_span(Path(path).parent.name)
-            if span is None or (span[0] <= end and start <= span[1]):
+            if _may_cover(path, start, end):
                 raise SourceFileError(f"{f.unreadable}: the game dates of season {Path(path).parent.name} are unknown")
             continue
         dates |= f.dates()
     return dates
 
 
-def _season_covers(schedule: tuple[str, int, int], game_date: date) -> bool:
-    """Whether the date is its season's: in its schedule, or in its span when the schedule
-    itself cannot be read."""
-    season = _read_season_file(*schedule)
-    if not season.unreadable:
-        return game_date in season.dates()
-    span = _season_span(Path(schedule[0]).parent.name)
-    return span is None or span[0] <= game_date <= span[1]
+def _may_cover(path: str, start: date, end: date) -> bool:
+    """Whether the season of a file's folder may hold dates in [start, end]: August 1 to
+    July 31 of a `2023-24` folder; any date for a folder named otherwise."""
+    label = Path(path).parent.name
+    if not (len(label) == 7 and label[4] == "-" and label[:4].isdigit()):
+        return True
+    first = int(label[:4])
+    return date(first, 8, 1) <= end and start <= date(first + 1, 7, 31)
 
 
-def _season_span(label: str) -> tuple[date, date] | None:
-    """August 1 to July 31 of a `2023-24` season folder (None: another name, any date)."""
-    try:
-        first = int(label[:4])
-    except ValueError:
-        return None
-    return (date(first, 8, 1), date(first + 1, 7, 31)) if len(label) == 7 and label[4] == "-" else None
+def _season_covers(path: str, game_date: date) -> bool:
+    """Whether the date is the season's of a file's folder: in its schedule, or in its span
+    when the schedule itself cannot be read."""
+    schedule = Path(path).with_name("schedule.csv.gz")
+    stat = schedule.stat()
+    season = _read_season_file(str(schedule), stat.st_mtime_ns, stat.st_size)
+    if season.unreadable:
+        return _may_cover(path, game_date, game_date)
+    return game_date in season.dates()
 
 
-def _rows_of(table: str, game_date: date, files: Files, schedules: Files) -> pd.DataFrame:
+def _rows_of(table: str, game_date: date, files: Files) -> pd.DataFrame:
     """The date's rows of `table`; a SourceFileError when its season's file, or the date's
     rows in it, cannot be read (the other dates and seasons are not affected)."""
-    for (path, mtime_ns, size), schedule in zip(files, schedules, strict=True):
+    for path, mtime_ns, size in files:
         f = _read_season_file(path, mtime_ns, size)
         if game_date in f.problems:
             raise SourceFileError(f"{path} (game date {game_date}): {f.problems[game_date]}")
         if f.unreadable:
-            if _season_covers(schedule, game_date):
+            if _season_covers(path, game_date):
                 raise SourceFileError(f"{f.unreadable} (game date {game_date})")
             continue
         if game_date in f.by_date:
@@ -324,9 +319,10 @@ def _rows_of(table: str, game_date: date, files: Files, schedules: Files) -> pd.
 
 
 @lru_cache(maxsize=4096)
-def _csv_of_date(table: str, game_date: date, files: Files, schedules: Files) -> bytes:
-    """The date's rows of one table as a CSV file, keyed on the season files' stat."""
-    return to_csv_bytes(_rows_of(table, game_date, files, schedules))
+def _csv_of_date(table: str, game_date: date, files: Files) -> bytes:
+    """The date's rows of one table as a CSV file, keyed on the season files' stat (an
+    unreadable file raises, which is never cached)."""
+    return to_csv_bytes(_rows_of(table, game_date, files))
 
 
 class SourceFileError(ValueError):

@@ -15,9 +15,9 @@ from typing import Any
 import pandas as pd
 from prefect.context import TaskRunContext
 
+from blocks.logs import run_logger
 from blocks.warehouse import TableSpec, Warehouse
 from blocks.settings import get_settings
-from engine.policies import run_logger
 
 RUN_LEDGER = TableSpec(
     dataset="nba_ops",

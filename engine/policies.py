@@ -1,4 +1,4 @@
-"""What every processor task shares: its retry policy, its code version, its logger.
+"""What every processor task shares: its retry policy and its code version.
 
 Whether a (processor, date) is done is not a task cache's answer: the planner reads the run
 ledger, which lives in the warehouse beside the partitions it describes and is checked
@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
-import logging
 import textwrap
 import types
 from collections.abc import Callable, Iterable
@@ -20,8 +19,6 @@ from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-
-from prefect.logging import get_run_logger
 
 from blocks.sources import RETRY_DELAYS, RETRY_JITTER, TRANSIENT_ERRORS
 
@@ -123,15 +120,6 @@ TRANSIENT_RETRIES = dict(
     retry_jitter_factor=RETRY_JITTER,
     retry_condition_fn=is_transient,
 )
-
-
-def run_logger() -> logging.Logger | logging.LoggerAdapter:
-    """The Prefect run logger inside a flow or task (its lines reach the UI), else a plain one
-    (the direct runner, the CLI's planning)."""
-    try:
-        return get_run_logger()
-    except Exception:  # no run context
-        return logging.getLogger("hoopflow")
 
 
 @lru_cache(maxsize=None)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
+from prefect.context import TaskRunContext
 
 from blocks.settings import get_settings
 from blocks.sources import TRANSIENT_ERRORS
@@ -220,7 +221,9 @@ def plan_phase(
     starts = {d: source.season_start(d) for d in dates}
     first = min(starts.values())
     has_ledger = warehouse.has_table(RUN_LEDGER)
-    tables = {name: p.table for name, p in processors.items()}
+    # The partitions this plan reads (the phase's own and its inputs), checked against the ledger.
+    used = {p.name for p in phase.processors} | {r.processor for p in phase.processors for r in p.reads}
+    tables = {name: processors[name].table for name in used if name in processors}
     runs = latest_runs(warehouse, first, dates[-1], tables) if has_ledger else None
     attempts = last_attempts(warehouse, dates[0], dates[-1]) if has_ledger else None
     versions: dict[tuple[str, date], str] = {}
@@ -322,8 +325,6 @@ def execute(processor: Processor, game_date: date, fingerprint: str, season: str
 def _failed_status(exc: Exception) -> str:
     """`retrying` for a transient error with a retry to come (a run killed while it waits
     leaves the date missing, so a plain rerun runs it), else `failed`."""
-    from prefect.context import TaskRunContext
-
     ctx = TaskRunContext.get()
     if isinstance(exc, TRANSIENT_ERRORS) and ctx is not None and ctx.task_run.run_count <= (ctx.task.retries or 0):
         return "retrying"

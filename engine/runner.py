@@ -105,8 +105,7 @@ class BackfillPlan:
 
 
 def plan_backfill(catalog: Sequence[Phase], phases: list[str], start: date, end: date, sample: int) -> BackfillPlan:
-    """The backfill's plan from the source's schedule and the warehouse (source calls: run it
-    through engine.policies.retried)."""
+    """The backfill's plan from the source's schedule and the warehouse."""
     settings = get_settings()
     source = settings.source_block()
     dates = source.game_dates(start, end)
@@ -136,7 +135,8 @@ def upstream_gaps(catalog: Sequence[Phase], phases: list[str], plan_dates: Mappi
         history = source.game_dates(source.season_start(min(days)), max(days)) if seasonal else days
         loaded: set[tuple[str, date]] = set()
         if warehouse.has_table(RUN_LEDGER):
-            runs = latest_runs(warehouse, min(history), max(days), {n: q.table for n, q in registered.items()})
+            read = {r.processor: registered[r.processor].table for r in reads if r.processor in registered}
+            runs = latest_runs(warehouse, min(history), max(days), read)
             loaded = set(zip(runs.processor, runs.game_date, strict=True))
         gaps: dict[str, tuple[set[date], list[str]]] = {}  # upstream phase → (its missing dates, tables)
         for processor in (q for q in registered if q in {r.processor for r in reads}):

@@ -19,8 +19,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from blocks.logs import run_logger
 from blocks.warehouse import Query, TableSpec
-from engine.policies import run_logger
 from engine.processors import Phase, Processor, ProcessorRun, Read
 from tasks.analytics import PLAYER_GAME_CONTEXT, PLAYER_GAME_SUMMARY, TEAM_DEFENSE, TEAM_OFFENSE, ZONES, sql_file
 from tasks.raw import seasons_of

@@ -123,9 +123,13 @@ def test_a_check_catches_what_no_single_row_shows(prefect_api, hoopflow_home, tm
     report = state.result(raise_on_failure=False).report
     assert not report.failed_dates  # loaded as the source said it
     blocking = report.results[-1].validation.blocking
-    assert [(c.table, c.name) for c in blocking] == [("nba_raw.player_boxscores", "impossible_values")] or any(
-        "fgm" in c.message.lower() for c in blocking
-    ), [(c.table, c.name, c.message) for c in blocking]
+    # One more make than attempts breaks both rules it touches: makes ≤ attempts, and
+    # PTS = 2·FGM + FG3M + FTM (the points were not changed).
+    assert sorted((c.table, c.name) for c in blocking) == [
+        ("nba_raw.player_boxscores", "makes_within_attempts"),
+        ("nba_raw.player_boxscores", "points_from_makes"),
+    ], [(c.table, c.name, c.message) for c in blocking]
+    assert all(": 1 of " in c.message for c in blocking)  # the one edited row
     assert "2023-11-11" in report.headline()
 
 
