@@ -10,7 +10,7 @@ import yaml
 
 from blocks.settings import REPO_ROOT
 
-SEASON = REPO_ROOT / "data"
+DATA = REPO_ROOT / "data"
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,8 @@ def matched() -> pd.DataFrame:
     """ESPN team-game rows beside the NBA.com side they played, matched on the US-Eastern
     date, home/away and both final scores (games with a twin of the same date and scores are
     left out)."""
-    espn = pd.read_csv(SEASON / "espn" / "2023-24" / "team_box.csv.gz")
-    nba = pd.read_csv(SEASON / "nba" / "2023-24" / "schedule.csv.gz", dtype={"GAME_ID": str})
+    espn = pd.read_csv(DATA / "espn" / "2023-24" / "team_box.csv.gz")
+    nba = pd.read_csv(DATA / "nba" / "2023-24" / "schedule.csv.gz")
     sides = pd.concat([
         nba.assign(home_away="home", team_id=nba.HOME_TEAM_ID, abbr=nba.HOME_TEAM_ABBREVIATION,
                    score=nba.HOME_PTS, opp_score=nba.AWAY_PTS),
