@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the block modules import prefect; keep `import blocks.setti
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_SOURCE_DIR = REPO_ROOT / "data" / "nba"
+BUNDLED_ESPN_DIR = REPO_ROOT / "data" / "espn"
 
 
 class BigQuerySettings(BaseModel):
@@ -128,6 +129,9 @@ class Settings(BaseSettings):
     source_fault_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     source_fault_seed: int = 0
     source_fault_calls: str = ""
+    # ESPN's team box, the second provider reconciliation checks against: any folder holding
+    # <season>/team_box.csv.gz; a season without one reconciles NBA.com's own feeds only.
+    espn_dir: Path = BUNDLED_ESPN_DIR
     warehouse: Literal["duckdb", "bigquery"] = "duckdb"
     bigquery: BigQuerySettings = Field(default_factory=BigQuerySettings)
     landing: LandingSettings = Field(default_factory=LandingSettings)
@@ -145,6 +149,8 @@ class Settings(BaseSettings):
     # HOOPFLOW_THRESHOLDS__PLAYER_GAME_SUMMARY__NULL_RATES__USAGE_RATE=0.05
     thresholds_file: Path = REPO_ROOT / "config" / "thresholds.yaml"
     thresholds: dict[str, Any] = Field(default_factory=dict)
+    # Reconciliation rules (tasks/reconcile_rules.py): tolerance and severity per rule and field.
+    reconcile_file: Path = REPO_ROOT / "config" / "reconcile.yaml"
 
     @property
     def task_pool_size(self) -> int:
@@ -211,6 +217,16 @@ class Settings(BaseSettings):
             rate_limit_name=api.rate_limit_name,
             season_type=api.season_type,
         )
+
+    def provider_source(self, provider: str) -> Source:
+        """The source of a provider: NBA.com's (`source_block`), or ESPN's team box."""
+        if provider == "nba":
+            return self.source_block()
+        if provider == "espn":
+            from blocks.sources import EspnTeamBoxSource
+
+            return EspnTeamBoxSource(espn_dir=str(self.espn_dir))
+        raise ValueError(f"unknown provider {provider!r}; expected nba or espn")
 
     def prefect_env(self) -> dict[str, str]:
         """Prefect settings that follow from ours (result and cache storage). Prefect reads

@@ -53,7 +53,23 @@ SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
         "SHOT_MADE", "SHOT_TYPE", "ACTION_TYPE", "BASIC_ZONE", "ZONE_NAME", "ZONE_RANGE",
         "LOC_X", "LOC_Y", "SHOT_DISTANCE",
     ),
+    # ESPN's team box (a second provider, for reconciliation): hoopR's names, as received.
+    "espn_team_box": (
+        "game_id", "season", "season_type", "game_date", "game_date_time", "team_id",
+        "team_abbreviation", "team_display_name", "team_home_away", "team_score", "team_winner",
+        "field_goals_made", "field_goals_attempted", "field_goal_pct",
+        "three_point_field_goals_made", "three_point_field_goals_attempted",
+        "three_point_field_goal_pct", "free_throws_made", "free_throws_attempted",
+        "free_throw_pct", "offensive_rebounds", "defensive_rebounds", "total_rebounds",
+        "assists", "steals", "blocks", "turnovers", "team_turnovers", "total_turnovers", "fouls",
+        "technical_fouls", "total_technical_fouls", "flagrant_fouls", "fast_break_points",
+        "points_in_paint", "turnover_points", "largest_lead", "opponent_team_id",
+        "opponent_team_abbreviation", "opponent_team_score",
+    ),
 }  # fmt: skip
+ESPN_TABLE = "espn_team_box"
+# The column holding each row's game date (and its game), per source table.
+DATE_COLUMN: dict[str, tuple[str, str]] = {ESPN_TABLE: ("game_date", "game_id")}
 
 
 def to_csv_bytes(df: pd.DataFrame) -> bytes:
@@ -236,6 +252,65 @@ class BundledSeasonSource(Source):
         return _csv_of_date(table, game_date, self._season_files(table))
 
 
+class EspnTeamBoxSource(Source):
+    """ESPN's team box scores, the second provider that reconciliation checks NBA.com
+    against: `<espn_dir>/<season>/team_box.csv.gz` (see data/espn/*/README.md), one table
+    (`espn_team_box`), its `game_date` the US-Eastern date. A season without a folder is not
+    an error: ESPN is then *not available* for its dates (`covers`), and reconciliation says so."""
+
+    _block_type_name = "hoopflow espn team box source"
+    name: ClassVar[str] = "espn"
+
+    espn_dir: str = Field(description="Folder with one sub-folder per season holding team_box.csv.gz.")
+
+    def _files(self) -> Files:
+        root = Path(self.espn_dir)
+        paths = sorted(p / "team_box.csv.gz" for p in root.iterdir() if (p / "team_box.csv.gz").is_file()) \
+            if root.is_dir() else []  # fmt: skip
+        return tuple((str(p), (st := p.stat()).st_mtime_ns, st.st_size) for p in paths)
+
+    def _check(self, table: str) -> None:
+        if table != ESPN_TABLE:
+            raise ValueError(f"unknown ESPN source table {table!r}; expected {ESPN_TABLE!r}")
+
+    def covers(self, game_date: date) -> bool:
+        """Whether ESPN data exists for the date's season (a folder whose season spans it)."""
+        return any(_may_cover(path, game_date, game_date) for path, _, _ in self._files())
+
+    def game_dates(self, start: date, end: date) -> list[date]:
+        dates: set[date] = set()
+        for path, mtime_ns, size in self._files():
+            if _may_cover(path, start, end):
+                dates |= _read_season_file(path, mtime_ns, size, *DATE_COLUMN[ESPN_TABLE]).dates()
+        return sorted(d for d in dates if start <= d <= end)
+
+    def season_start(self, game_date: date) -> date:
+        for path, mtime_ns, size in self._files():
+            if _may_cover(path, game_date, game_date):
+                dates = _read_season_file(path, mtime_ns, size, *DATE_COLUMN[ESPN_TABLE]).dates()
+                if dates and min(dates) <= game_date:
+                    return min(dates)
+        raise ValueError(f"{self.espn_dir}: no ESPN season starts on or before {game_date}")
+
+    def fetch(self, table: str, game_date: date) -> pd.DataFrame:
+        self._check(table)
+        return _rows_of(table, game_date, self._files())
+
+    def fingerprint(self, table: str, game_date: date) -> str:
+        self._check(table)
+        if not self.covers(game_date):
+            return "unavailable"
+        try:
+            data = _csv_of_date(table, game_date, self._files())
+        except SourceFileError as exc:
+            return "unreadable:" + hashlib.sha256(str(exc).encode()).hexdigest()
+        return hashlib.sha256(data).hexdigest()
+
+    def fetch_csv(self, table: str, game_date: date) -> bytes:
+        self._check(table)
+        return _csv_of_date(table, game_date, self._files())
+
+
 # ---------------------------------------------------------------- injected faults (make chaos)
 
 _fault_calls: dict[tuple[str, ...], int] = {}
@@ -293,8 +368,10 @@ def _may_cover(path: str, start: date, end: date) -> bool:
 
 def _season_covers(path: str, game_date: date) -> bool:
     """Whether the date is the season's of a file's folder: in its schedule, or in its span
-    when the schedule itself cannot be read."""
+    when the schedule itself cannot be read (or there is none: ESPN's folder)."""
     schedule = Path(path).with_name("schedule.csv.gz")
+    if not schedule.is_file():
+        return _may_cover(path, game_date, game_date)
     stat = schedule.stat()
     season = _read_season_file(str(schedule), stat.st_mtime_ns, stat.st_size)
     if season.unreadable:
@@ -305,8 +382,9 @@ def _season_covers(path: str, game_date: date) -> bool:
 def _rows_of(table: str, game_date: date, files: Files) -> pd.DataFrame:
     """The date's rows of `table`; a SourceFileError when its season's file, or the date's
     rows in it, cannot be read (the other dates and seasons are not affected)."""
+    columns = DATE_COLUMN.get(table, ("GAME_DATE", "GAME_ID"))
     for path, mtime_ns, size in files:
-        f = _read_season_file(path, mtime_ns, size)
+        f = _read_season_file(path, mtime_ns, size, *columns)
         if game_date in f.problems:
             raise SourceFileError(f"{path} (game date {game_date}): {f.problems[game_date]}")
         if f.unreadable:
@@ -347,8 +425,10 @@ class SeasonFile:
 
 
 @lru_cache(maxsize=16)
-def _read_season_file(path: str, mtime_ns: int, size: int) -> SeasonFile:
-    """Read once per process (keyed on the file's stat)."""
+def _read_season_file(
+    path: str, mtime_ns: int, size: int, date_column: str = "GAME_DATE", game_column: str = "GAME_ID"
+) -> SeasonFile:
+    """Read once per process (keyed on the file's stat), split by `date_column`."""
     try:
         with gzip.open(path) as fh:
             data = fh.read()
@@ -359,13 +439,13 @@ def _read_season_file(path: str, mtime_ns: int, size: int) -> SeasonFile:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         return SeasonFile(path, {}, {}, f"{path}: cannot be read as CSV: {str(exc).strip()}")
-    if "GAME_DATE" not in df.columns:
-        return SeasonFile(path, {}, {}, f"{path}: cannot be read: no GAME_DATE column (header: {list(df.columns)[:8]})")
-    days = _row_dates(df)
+    if date_column not in df.columns:
+        return SeasonFile(path, {}, {}, f"{path}: cannot be read: no {date_column} column (header: {list(df.columns)[:8]})")
+    days = _row_dates(df, date_column, game_column)
     if days.isna().any():
-        lines = [f"line {i + 2}: {v!r}" for i, v in zip(df.index[days.isna()][:3], df.GAME_DATE[days.isna()][:3], strict=True)]
+        lines = [f"line {i + 2}: {v!r}" for i, v in zip(df.index[days.isna()][:3], df[date_column][days.isna()][:3], strict=True)]
         return SeasonFile(path, {}, {}, f"{path}: cannot be read: {int(days.isna().sum())} rows have no readable "
-                                        f"GAME_DATE ({', '.join(lines)}), so no date's rows are known to be whole")  # fmt: skip
+                                        f"{date_column} ({', '.join(lines)}), so no date's rows are known to be whole")  # fmt: skip
     by_date = {d.date(): g.reset_index(drop=True) for d, g in df.groupby(days, sort=True)}
     problems: dict[date, str] = {}
     for line, message in bad_lines:  # line 1 is the header
@@ -393,14 +473,14 @@ def _decoded(data: bytes) -> tuple[str, list[tuple[int, str]]]:
     return data.decode("utf-8", errors="replace"), bad
 
 
-def _row_dates(df: pd.DataFrame) -> pd.Series:
+def _row_dates(df: pd.DataFrame, date_column: str = "GAME_DATE", game_column: str = "GAME_ID") -> pd.Series:
     """Each row's game date: YYYY-MM-DD, else any unambiguous spelling of a date (its text
     stays as it is, for the load to refuse), else the date of its game's other rows."""
-    days = pd.to_datetime(df.GAME_DATE, format="%Y-%m-%d", errors="coerce")
+    days = pd.to_datetime(df[date_column], format="%Y-%m-%d", errors="coerce")
     if days.isna().any():
-        other = pd.to_datetime(df.GAME_DATE[days.isna()], format="mixed", errors="coerce")
+        other = pd.to_datetime(df[date_column][days.isna()], format="mixed", errors="coerce")
         days = days.fillna(other)
-    if days.isna().any() and "GAME_ID" in df.columns:
-        by_game = days.groupby(df.GAME_ID).transform("first")
+    if days.isna().any() and game_column in df.columns:
+        by_game = days.groupby(df[game_column]).transform("first")
         days = days.fillna(by_game)
     return days

@@ -99,6 +99,8 @@ class Processor:
     sql: tuple[Path, ...] = ()  # SQL files its compute runs: part of its code version
     source_table: str | None = None  # raw: the source table it extracts (its fingerprint is an input)
     retry_transient: bool = False  # a source call: transient errors are retried with backoff
+    provider: str = "nba"  # whose source it extracts from or asks (blocks.settings.provider_source)
+    config: Callable[[], str] | None = None  # the configuration its compute applies, as text
 
     def __post_init__(self) -> None:
         if self.name != self.table.name:
@@ -109,8 +111,10 @@ class Processor:
 
     @cached_property
     def version(self) -> str:
-        """A hash of its own compute code and SQL (engine.policies.code_version)."""
-        return code_version(self.compute, self.sql)
+        """A hash of its own compute code and SQL (engine.policies.code_version), and of the
+        configuration it applies (a changed rule recomputes every date)."""
+        code = code_version(self.compute, self.sql)
+        return code if self.config is None else _digest([code, self.config()])
 
     @property
     def task_run_name(self) -> str:
@@ -241,6 +245,8 @@ def plan_phase(
     ) else []  # fmt: skip
     memo: dict[tuple[str, Window, date], str] = {}
     own = {p.name for p in phase.processors}
+    sources = {p.provider: source if p.provider == "nba" else settings.provider_source(p.provider)
+               for p in phase.processors}  # fmt: skip
 
     def window_digest(read: Read, d: date) -> str:
         key = (read.processor, read.window, d)
@@ -272,7 +278,8 @@ def plan_phase(
                 missing, missing_input = f"{p.name} for {d} {exc}", (exc.processor or "", tuple(exc.dates))
                 break
             if p.source_table:
-                parts.append(f"{source.name}:{source.fingerprint(p.source_table, d)}")
+                src = sources[p.provider]
+                parts.append(f"{src.name}:{src.fingerprint(p.source_table, d)}")
             fingerprints[p.name] = _digest(parts)
             chain[p.name] = partition_version(p.name, fingerprints[p.name], p.version)
         states = [last.get((p.name, d)) for p in phase.processors]
@@ -302,7 +309,8 @@ def execute(processor: Processor, game_date: date, fingerprint: str, season: str
 
     settings = get_settings()
     warehouse = settings.warehouse_block()
-    run = ProcessorRun(processor, game_date, season, warehouse, settings.source_block(), settings.landing_block())
+    run = ProcessorRun(processor, game_date, season, warehouse, settings.provider_source(processor.provider),
+                       settings.landing_block())  # fmt: skip
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
 
     def entry(written: dict[str, int]) -> pd.DataFrame:  # made inside the write: a Query's count is known

@@ -1,5 +1,6 @@
 """The phases, in pipeline order: a phase reads what the phases before it wrote. Each is
-declared once, beside its formulas (tasks/raw.py, tasks/analytics.py, tasks/precompute.py);
+declared once, beside its formulas (tasks/raw.py, tasks/reconcile.py, tasks/analytics.py,
+tasks/precompute.py);
 the lookups below, the flows, the plans, validation's and setup's table lists and the direct
 runner are all derived from these declarations."""
 
@@ -16,8 +17,9 @@ from engine.runner import PhaseResult
 from tasks.analytics import ANALYTICS
 from tasks.precompute import PRECOMPUTE
 from tasks.raw import RAW
+from tasks.reconcile import RECONCILE
 
-PHASES: tuple[Phase, ...] = (RAW, ANALYTICS, PRECOMPUTE)
+PHASES: tuple[Phase, ...] = (RAW, RECONCILE, ANALYTICS, PRECOMPUTE)
 PHASE_NAMES = tuple(p.name for p in PHASES)
 PHASE: dict[str, Phase] = {p.name: p for p in PHASES}
 PROCESSORS: dict[str, Processor] = registry(PHASES)

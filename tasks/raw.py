@@ -18,9 +18,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from blocks.sources import SOURCE_COLUMNS, SOURCE_TABLES
+from blocks.sources import ESPN_TABLE, SOURCE_COLUMNS, SOURCE_TABLES
 from blocks.warehouse import TableSpec, Warehouse
 from engine.processors import Phase, Processor, ProcessorRun, Read
+from tasks.teams import provider_teams
 
 _PROVENANCE = (("ingested_at", "TIMESTAMP"), ("source", "STRING"))
 
@@ -78,14 +79,41 @@ RAW_SHOTS = TableSpec(
     description="One row per field-goal attempt.",
 )  # fmt: skip
 
+RAW_ESPN_TEAM_BOXSCORES = TableSpec(
+    dataset="nba_raw",
+    name="espn_team_boxscores",
+    columns=(
+        ("game_id", "STRING"), ("season", "INT64"), ("season_type", "INT64"), ("game_date", "DATE"),
+        ("game_date_time", "STRING"), ("team_id", "INT64"), ("team_abbreviation", "STRING"),
+        ("team_display_name", "STRING"), ("team_home_away", "STRING"), ("team_score", "INT64"),
+        ("team_winner", "STRING"), ("field_goals_made", "INT64"), ("field_goals_attempted", "INT64"),
+        ("field_goal_pct", "FLOAT64"), ("three_point_field_goals_made", "INT64"),
+        ("three_point_field_goals_attempted", "INT64"), ("three_point_field_goal_pct", "FLOAT64"),
+        ("free_throws_made", "INT64"), ("free_throws_attempted", "INT64"), ("free_throw_pct", "FLOAT64"),
+        ("offensive_rebounds", "INT64"), ("defensive_rebounds", "INT64"), ("total_rebounds", "INT64"),
+        ("assists", "INT64"), ("steals", "INT64"), ("blocks", "INT64"), ("turnovers", "INT64"),
+        ("team_turnovers", "INT64"), ("total_turnovers", "INT64"), ("fouls", "INT64"),
+        ("technical_fouls", "INT64"), ("total_technical_fouls", "INT64"), ("flagrant_fouls", "INT64"),
+        ("fast_break_points", "INT64"), ("points_in_paint", "INT64"), ("turnover_points", "INT64"),
+        ("largest_lead", "INT64"), ("opponent_team_id", "INT64"), ("opponent_team_abbreviation", "STRING"),
+        ("opponent_team_score", "INT64"),
+        *_PROVENANCE,
+    ),
+    cluster_by=("team_id",),
+    key=("game_id", "team_id"),
+    description="ESPN's team box score, one row per team per game, ESPN ids and names as received "
+                "(mapped to NBA.com games by the reconcile phase: nba_ops.provider_games).",
+)  # fmt: skip
+
 RAW_TABLES: dict[str, TableSpec] = {
     "schedule": RAW_SCHEDULE,
     "player_box": RAW_PLAYER_BOXSCORES,
     "shots": RAW_SHOTS,
+    ESPN_TABLE: RAW_ESPN_TEAM_BOXSCORES,
 }
 
 # Percentages are blank when there was no attempt; every other field must be present.
-NULLABLE = {"FG_PCT", "FG3_PCT", "FT_PCT"}
+NULLABLE = {"FG_PCT", "FG3_PCT", "FT_PCT", "field_goal_pct", "three_point_field_goal_pct", "free_throw_pct"}
 _INTEGER = re.compile(r"^[+-]?\d+$")
 
 
@@ -264,6 +292,28 @@ def check_references(
         )
 
 
+def check_espn_teams(game_date: date, parsed: pd.DataFrame, file: str) -> None:
+    """ESPN rows must name teams of the team table (config/provider_teams.yaml) by their own
+    id and abbreviation, and say home or away: a team that cannot be mapped is refused here,
+    by field, never dropped later."""
+    teams = {t.espn_team_id: t.espn for t in provider_teams()}
+    problems: list[tuple[str, str]] = []
+    for id_col, abbr_col in (("team_id", "team_abbreviation"), ("opponent_team_id", "opponent_team_abbreviation")):
+        ids = parsed[id_col].astype(int)
+        unknown = ~ids.isin(set(teams))
+        if unknown.any():
+            problems.append((id_col, f"not an ESPN team of config/provider_teams.yaml ({_examples(ids, ids.index[unknown])})"))
+        wrong = ~unknown & (parsed[abbr_col] != ids.map(teams))
+        if wrong.any():
+            got = parsed[abbr_col] + " for id " + ids.astype(str) + ", expected " + ids.map(teams).fillna("?")
+            problems.append((abbr_col, f"not its team id's abbreviation ({_examples(got, got.index[wrong])})"))
+    side = ~parsed.team_home_away.isin({"home", "away"})
+    if side.any():
+        problems.append(("team_home_away", f"neither home nor away ({_examples(parsed.team_home_away, parsed.index[side])})"))
+    if problems:
+        raise LandingFileError(file, game_date, problems)
+
+
 def raw_frames(
     game_date: date,
     files: Mapping[str, tuple[str, bytes]],
@@ -337,6 +387,14 @@ def shots(run: ProcessorRun) -> pd.DataFrame:
     return _provenance(run, parsed)
 
 
+def espn_team_boxscores(run: ProcessorRun) -> pd.DataFrame:
+    """ESPN's team box for the date (no rows when ESPN has no folder for its season: the
+    reconcile phase then says ESPN is not available); its teams must be the team table's."""
+    parsed, uri = _land(run, ESPN_TABLE)
+    check_espn_teams(run.game_date, parsed, uri)
+    return _provenance(run, parsed)
+
+
 def seasons_of(warehouse: Warehouse, dates: list[date]) -> dict[date, str]:
     """The season label of each date, from the loaded schedule (a date not loaded has none)."""
     if not dates or not warehouse.has_table(RAW_SCHEDULE):
@@ -357,5 +415,7 @@ RAW = Phase(
                   after=("schedule",), source_table="player_box", retry_transient=True),
         Processor("shots", RAW_SHOTS, shots, reads=(Read("schedule"),), after=("schedule",),
                   source_table="shots", retry_transient=True),
+        Processor("espn_team_boxscores", RAW_ESPN_TEAM_BOXSCORES, espn_team_boxscores,
+                  source_table=ESPN_TABLE, provider="espn", retry_transient=True),
     ),
 )  # fmt: skip
