@@ -24,10 +24,11 @@ $(BQEMU_STAMP): Makefile
 	$(BQEMU)/bin/python -m pip install --quiet $(BQEMU_PINS)
 	@touch $(BQEMU_STAMP)
 
-# The whole bundled season through every phase, each phase gated by its validation, then the
-# points model: trained, gated against the baselines, its test dates predicted and graded.
+# The whole bundled season through every phase (raw, reconcile against ESPN, analytics,
+# precompute), each phase gated by its validation, then the points model: trained, gated
+# against the baselines, its test dates predicted and graded.
 demo: install
-	$(BIN)/hoopflow backfill --phases raw,analytics,precompute,ml
+	$(BIN)/hoopflow backfill --phases raw,reconcile,analytics,precompute,ml
 
 # Not a test: measures a full-season backfill on fresh homes and prints JSON figures.
 bench: install

@@ -28,6 +28,7 @@ from flows.analytics import analytics
 from flows.ml import ml
 from flows.precompute import precompute
 from flows.raw import raw
+from flows.reconcile import reconcile
 from flows.validate import validate
 from tasks.ml import MLResult
 from tasks.phases import ALL_TABLES, PHASE_NAMES, PHASES, processable
@@ -35,7 +36,7 @@ from tasks.validate import report_of
 
 # The phase flows, in pipeline order (a phase reads what the phases before it wrote). The ml
 # phase comes last and is not per date: it trains on the range, then predicts its test dates.
-PHASE_FLOWS = {"raw": raw, "analytics": analytics, "precompute": precompute}
+PHASE_FLOWS = {"raw": raw, "reconcile": reconcile, "analytics": analytics, "precompute": precompute}
 assert tuple(PHASE_FLOWS) == PHASE_NAMES, "one flow per declared phase, in order"
 ML_PHASE = "ml"
 

@@ -17,11 +17,12 @@ from engine.runner import PhaseRunner, Progress
 from flows.analytics import analytics
 from flows.precompute import precompute
 from flows.raw import raw
+from flows.reconcile import reconcile
 from flows.validate import validate
 from tasks.phases import ALL_TABLES, PHASES, TABLES, processable
 from tasks.validate import report_of
 
-PHASE_FLOWS = {"raw": raw, "analytics": analytics, "precompute": precompute}
+PHASE_FLOWS = {"raw": raw, "reconcile": reconcile, "analytics": analytics, "precompute": precompute}
 
 
 class DailyFailed(RuntimeError):

@@ -5,6 +5,8 @@
                       [--executor in-process|deployments] [--chunk-days N]
     hoopflow daily    [--date D]    # one night: every phase for the date + the day's report
     hoopflow validate --phase P [--start D] [--end D]   # exit 0 passed, 1 critical, 2 warnings
+    hoopflow reconcile [--start D] [--end D] [--reprocess none|failed|all]
+                       # the feeds against each other: exit 0 clean, 1 critical, 2 warnings only
     hoopflow status   [--start D] [--end D]             # the date × phase grid
     hoopflow setup      # tables, work pools, queues, variables, blocks, limits (idempotent)
     hoopflow train   [--start D] [--end D] [--test-from D]   # the points model, gated
@@ -169,6 +171,12 @@ def _parser() -> argparse.ArgumentParser:
     va.add_argument("--phase", required=True, choices=PHASE_NAMES)
     _range_args(va)
 
+    rc = commands.add_parser("reconcile", help="NBA.com's feeds against each other and ESPN over a range: "
+                             "print the report (exit 0 clean, 1 a critical finding, 2 warnings only)")  # fmt: skip
+    _range_args(rc)
+    rc.add_argument("--reprocess", choices=("none", "failed", "all"), default="none",
+                    help="all: re-evaluate every date (a finding seen again gets its last_seen_at)")  # fmt: skip
+
     st = commands.add_parser("status", help="the date × phase status grid, from the run ledger")
     _range_args(st)
     st.add_argument("--phases", default=phases, help=f"comma-separated phases (default: {phases})")
@@ -298,6 +306,32 @@ def validate_command(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def reconcile_command(args: argparse.Namespace) -> int:
+    """Loads the range's raw tables first where they are not current (as a backfill would),
+    then reconciles it and prints the report of the whole range."""
+    from datetime import datetime, timezone
+
+    from flows.raw import raw
+    from flows.reconcile import reconcile
+    from tasks.reconcile_report import reconcile_report
+    from tasks.reconcile_rules import ReconcileConfigError, load_rules
+
+    start, end = _bounds(args)
+    try:
+        load_rules()
+    except ReconcileConfigError as exc:
+        raise UsageError(str(exc)) from None
+    started = datetime.now(timezone.utc)
+    loaded = raw(start, end, return_state=True)
+    state = reconcile(start, end, reprocess=args.reprocess, return_state=True)
+    print(reconcile_report(get_settings().warehouse_block(), start, end, started).to_text())
+    failed = [s for s in (loaded, state) if not s.is_completed()]
+    if failed:
+        print("\nFAILED: " + "; ".join(s.message or s.name for s in failed), file=sys.stderr)
+        return 1
+    return reconcile_report(get_settings().warehouse_block(), start, end, started).exit_code
+
+
 def status_command(args: argparse.Namespace) -> int:
     from engine.processors import STATUSES
     from engine.runner import status_grid
@@ -373,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_tracebacks()
     commands = {"backfill": backfill_command, "validate": validate_command, "status": status_command,
                 "setup": setup_command, "train": train_command, "predict": predict_command,
-                "grade": grade_command, "daily": daily_command}  # fmt: skip
+                "grade": grade_command, "daily": daily_command, "reconcile": reconcile_command}  # fmt: skip
     previous = signal.signal(signal.SIGTERM, _terminate)  # as Ctrl-C: the run reports itself, then exits
     try:
         if args.command in NO_API:

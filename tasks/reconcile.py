@@ -221,22 +221,26 @@ def comparisons(
 
 def evaluate(long: pd.DataFrame, config: ReconcileConfig) -> pd.DataFrame:
     """Each check with its difference (the rule's first feed − the furthest other feed), its
-    tolerance and its severity when it fails (None: passed). A check with fewer than two
-    feeds holding a value (ESPN not available) is not a check and is left out."""
-    rows = long.copy()
-    diffs, sev, tol = [], [], []
-    for r in rows.itertuples(index=False):
-        values = [getattr(r, f"{f}_value") for f in RULES[r.rule].feeds]
-        present = [v for v in values if not pd.isna(v)]
-        if len(present) < 2 or pd.isna(values[0]):
-            diffs.append(np.nan), sev.append("skip"), tol.append(np.nan)
-            continue
-        ref = values[0]
-        other = max(present[1:], key=lambda v: abs(ref - v))
-        rule = config.field(r.rule, r.field)
-        diffs.append(ref - other), sev.append(rule.severity_of(ref - other)), tol.append(rule.tolerance)
-    rows["difference"], rows["severity"], rows["tolerance"] = diffs, sev, tol
-    return rows[rows.severity != "skip"].reset_index(drop=True)
+    tolerance and its severity when it fails (None: passed). A check without its reference
+    feed or without another feed holding a value (ESPN not available) is not a check and is
+    left out."""
+    parts = []
+    for (rule, fld), g in long.groupby(["rule", "field"], sort=False):
+        feeds = RULES[rule].feeds
+        ref = g[f"{feeds[0]}_value"].to_numpy(dtype="float64")
+        gaps = np.column_stack([ref - g[f"{f}_value"].to_numpy(dtype="float64") for f in feeds[1:]])
+        checked = ~np.isnan(ref) & ~np.isnan(gaps).all(axis=1)
+        g, gaps = g[checked].copy(), gaps[checked]
+        furthest = np.nanargmax(np.where(np.isnan(gaps), -1, np.abs(gaps)), axis=1) if len(g) else np.array([], int)
+        diff = gaps[np.arange(len(g)), furthest] if len(g) else np.array([])
+        spec = config.field(rule, fld)
+        gap = np.abs(diff)
+        severity = np.where(gap <= spec.tolerance, None,
+                            np.where(spec.critical_above is not None and (gap > (spec.critical_above or 0)),
+                                     "critical", spec.severity))  # fmt: skip
+        parts.append(g.assign(difference=diff, tolerance=float(spec.tolerance), severity=severity))
+    cols = [*long.columns, "difference", "tolerance", "severity"]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
 
 def _key(df: pd.DataFrame) -> pd.Series:

@@ -42,7 +42,7 @@ RULES: dict[str, Rule] = {
                      "the schedule's NUM_OT = the shot chart's last period − 4 = the overtimes in team minutes"),
     "teams_present": Rule("game", ("schedule", "box", "shot_chart", "espn"), ("team_id",),
                           "both teams of the game in every feed"),
-    "provider_game": Rule("game", (), ("game_id",), "NBA.com and ESPN list the game once each"),
+    "provider_game": Rule("game", ("schedule", "espn"), ("game_id",), "NBA.com and ESPN list the game once each"),
 }  # fmt: skip
 
 

@@ -134,6 +134,52 @@ IDENTITIES: dict[str, dict[str, Identity]] = {
             max_rate=0.01,
         ),
     },
+    "espn_team_boxscores": {
+        "rebounds_add_up": Identity(
+            "ESPN's total rebounds = offensive + defensive (player rebounds only, per its README)",
+            f"""SELECT game_id, team_id, game_date, offensive_rebounds, defensive_rebounds, total_rebounds
+                FROM nba_raw.espn_team_boxscores WHERE {_RANGE}""",
+            "total_rebounds <> offensive_rebounds + defensive_rebounds",
+        ),
+    },
+    "provider_games": {
+        "every_scheduled_game_mapped": Identity(
+            "every NBA.com game of the schedule has its row in provider_games (mapped, or a finding)",
+            f"""SELECT s.game_id, s.game_date, count(p.game_id) AS rows_mapped
+                FROM nba_raw.schedule s LEFT JOIN nba_ops.provider_games p
+                  ON p.game_id = s.game_id AND p.game_date = s.game_date
+                WHERE s.{_RANGE} GROUP BY s.game_id, s.game_date""",
+            "rows_mapped = 0",
+        ),
+    },
+    "discrepancies": {
+        # The gate of the reconcile phase: a critical finding stops the run before analytics.
+        "no_open_critical_findings": Identity(
+            "no open critical reconciliation finding (points, overtime, a game or team missing from a feed)",
+            f"""SELECT game_id, game_date, provider_game_id, entity_name, rule, field, difference, message,
+                       severity, status
+                FROM nba_ops.discrepancies WHERE {_RANGE}""",
+            "status = 'open' AND severity = 'critical'",
+        ),
+        "no_open_warnings": Identity(
+            "no open warning finding (a counting stat off between two feeds)",
+            f"""SELECT game_id, game_date, provider_game_id, entity_name, rule, field, difference, message,
+                       severity, status
+                FROM nba_ops.discrepancies WHERE {_RANGE}""",
+            "status = 'open' AND severity = 'warning'",
+            severity="warning",
+        ),
+    },
+    "game_quality": {
+        "every_scheduled_game_scored": Identity(
+            "every NBA.com game of the schedule has a quality score",
+            f"""SELECT s.game_id, s.game_date, q.quality_score
+                FROM nba_raw.schedule s LEFT JOIN nba_ops.game_quality q
+                  ON q.game_id = s.game_id AND q.game_date = s.game_date
+                WHERE s.{_RANGE}""",
+            "quality_score IS NULL",
+        ),
+    },
     "team_offense_game_summary": {
         "points_equal_final_score": Identity(
             "team points = its final score in the schedule",
