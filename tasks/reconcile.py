@@ -145,19 +145,25 @@ def map_provider_games(nba: pd.DataFrame, espn: pd.DataFrame, espn_available: bo
 def _long(frame: pd.DataFrame, rule: str, entity: str, feeds: dict[str, str], entity_id: str | None,
           entity_name: str) -> pd.DataFrame:
     """One row per (row of `frame`, field of the rule): the rule's feeds as `<feed>_value`
-    (`feeds`: feed → its column, `{f}` standing for the field)."""
-    parts = []
-    for f in RULES[rule].fields:
-        part = pd.DataFrame({
-            "game_id": frame.game_id, "provider_game_id": frame.provider_game_id, "entity": entity,
-            "entity_id": frame[entity_id] if entity_id else None, "entity_name": frame[entity_name],
-            "rule": rule, "field": f,
-        }, index=frame.index)  # fmt: skip
-        for feed in FEEDS:
-            col = feeds.get(feed)
-            part[f"{feed}_value"] = frame[col.format(f=f)].astype("float64") if col else np.nan
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True) if parts and len(frame) else pd.DataFrame(columns=_LONG)
+    (`feeds`: feed → its column, `{f}` standing for the field). Built column-wise at once."""
+    fields, n = RULES[rule].fields, len(frame)
+    if not n:
+        return pd.DataFrame(columns=_LONG)
+    k = len(fields)
+    out: dict[str, Any] = {
+        "game_id": np.tile(frame.game_id.to_numpy(dtype=object), k),
+        "provider_game_id": np.tile(frame.provider_game_id.to_numpy(dtype=object), k),
+        "entity": entity,
+        "entity_id": np.tile(frame[entity_id].to_numpy(dtype=object), k) if entity_id else None,
+        "entity_name": np.tile(frame[entity_name].to_numpy(dtype=object), k),
+        "rule": rule,
+        "field": np.repeat(np.array(fields, dtype=object), n),
+    }
+    for feed in FEEDS:
+        col = feeds.get(feed)
+        out[f"{feed}_value"] = (np.concatenate([pd.to_numeric(frame[col.format(f=f)]).to_numpy(dtype="float64", na_value=np.nan)
+                                                for f in fields]) if col else np.nan)  # fmt: skip
+    return pd.DataFrame(out, columns=_LONG)
 
 
 def comparisons(
@@ -224,23 +230,28 @@ def evaluate(long: pd.DataFrame, config: ReconcileConfig) -> pd.DataFrame:
     tolerance and its severity when it fails (None: passed). A check without its reference
     feed or without another feed holding a value (ESPN not available) is not a check and is
     left out."""
-    parts = []
-    for (rule, fld), g in long.groupby(["rule", "field"], sort=False):
-        feeds = RULES[rule].feeds
-        ref = g[f"{feeds[0]}_value"].to_numpy(dtype="float64")
-        gaps = np.column_stack([ref - g[f"{f}_value"].to_numpy(dtype="float64") for f in feeds[1:]])
-        checked = ~np.isnan(ref) & ~np.isnan(gaps).all(axis=1)
-        g, gaps = g[checked].copy(), gaps[checked]
-        furthest = np.nanargmax(np.where(np.isnan(gaps), -1, np.abs(gaps)), axis=1) if len(g) else np.array([], int)
-        diff = gaps[np.arange(len(g)), furthest] if len(g) else np.array([])
-        spec = config.field(rule, fld)
-        gap = np.abs(diff)
-        severity = np.where(gap <= spec.tolerance, None,
-                            np.where(spec.critical_above is not None and (gap > (spec.critical_above or 0)),
-                                     "critical", spec.severity))  # fmt: skip
-        parts.append(g.assign(difference=diff, tolerance=float(spec.tolerance), severity=severity))
     cols = [*long.columns, "difference", "tolerance", "severity"]
-    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+    diff = np.full(len(long), np.nan)
+    values = {f: long[f"{f}_value"].to_numpy(dtype="float64", na_value=np.nan) for f in FEEDS}
+    rules = long.rule.to_numpy()
+    for rule, spec in RULES.items():
+        sel = rules == rule
+        if not sel.any():
+            continue
+        ref = values[spec.feeds[0]][sel]
+        gaps = np.column_stack([ref - values[f][sel] for f in spec.feeds[1:]])
+        furthest = np.argmax(np.where(np.isnan(gaps), -1.0, np.abs(gaps)), axis=1)
+        diff[sel] = gaps[np.arange(len(gaps)), furthest]  # NaN: nothing to compare
+    keys = (long.rule + "|" + long.field).to_numpy()
+    fields = {f"{r}|{f}": config.field(r, f) for r, fs in config.rules.items() for f in fs}
+    tolerance = np.array([fields[k].tolerance for k in keys], dtype="float64")
+    above = np.array([np.inf if fields[k].critical_above is None else fields[k].critical_above for k in keys])
+    base = np.array([fields[k].severity for k in keys], dtype=object)
+    gap = np.abs(diff)
+    severity = np.where(gap <= tolerance, None, np.where(gap > above, "critical", base))
+    out = long.assign(difference=diff, tolerance=tolerance)
+    out["severity"] = pd.Series(severity, index=out.index, dtype=object)  # None: passed (not NaN)
+    return out[cols][~np.isnan(diff)].reset_index(drop=True)
 
 
 def _key(df: pd.DataFrame) -> pd.Series:
