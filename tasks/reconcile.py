@@ -104,15 +104,18 @@ def espn_games(espn: pd.DataFrame) -> pd.DataFrame:
     """One row per ESPN game of the date: its home and away team as NBA.com ids (either side's
     row says both teams: `opponent_team_id`), and how many team rows ESPN has for it."""
     to_nba = {t.espn_team_id: t.nba_team_id for t in provider_teams()}
-    rows = []
-    for gid, g in espn.groupby("game_id", sort=True):
-        home = g[g.team_home_away == "home"]
-        away = g[g.team_home_away == "away"]
-        home_id = int(home.team_id.iloc[0]) if len(home) else int(away.opponent_team_id.iloc[0])
-        away_id = int(away.team_id.iloc[0]) if len(away) else int(home.opponent_team_id.iloc[0])
-        rows.append({"provider_game_id": str(gid), "home_team_id": to_nba[home_id], "away_team_id": to_nba[away_id],
-                     "provider_teams": int(g.team_id.nunique())})  # fmt: skip
-    return pd.DataFrame(rows, columns=["provider_game_id", "home_team_id", "away_team_id", "provider_teams"])
+    cols = ["provider_game_id", "home_team_id", "away_team_id", "provider_teams"]
+    if not len(espn):
+        return pd.DataFrame(columns=cols)
+    team, opp = espn.team_id.astype(int), espn.opponent_team_id.astype(int)
+    home = espn.team_home_away == "home"
+    sides = pd.DataFrame({"provider_game_id": espn.game_id.astype(str),
+                          "home_team_id": team.where(home, opp).map(to_nba),
+                          "away_team_id": opp.where(home, team).map(to_nba), "team_id": team})  # fmt: skip
+    games = sides.groupby("provider_game_id", sort=True).agg(
+        home_team_id=("home_team_id", "first"), away_team_id=("away_team_id", "first"),
+        provider_teams=("team_id", "nunique"))  # fmt: skip
+    return games.reset_index()[cols]
 
 
 def map_provider_games(nba: pd.DataFrame, espn: pd.DataFrame, espn_available: bool) -> pd.DataFrame:
@@ -307,32 +310,32 @@ def game_quality_of(checks: pd.DataFrame, mapping: pd.DataFrame, config: Reconci
     the quality score: 100 · Σ weight of passed pairs / (Σ weight of passed + Σ weight of
     failed), a passed pair weighing its configured severity, a failed one its worst finding's."""
     rank = {"info": 0, "warning": 1, "critical": 2}
+    cols = [c for c, _ in GAME_QUALITY.columns if c != "game_date"]
     nba = mapping[mapping.game_id.notna()].drop_duplicates("game_id")
-    available = dict(zip(nba.game_id, nba.status != "espn_unavailable", strict=True))
-    rows = []
-    for gid in nba.game_id:
-        g = checks[checks.game_id == gid]
-        failed_n = {"critical": 0, "warning": 0}
-        passed_w = failed_w = 0.0
-        pairs = failed_pairs = 0
-        for (rule, fld), pair in g.groupby(["rule", "field"], sort=False):
-            pairs += 1
-            sev = [s for s in pair.severity if s is not None and not pd.isna(s)]
-            for s in sev:
-                if s in failed_n:
-                    failed_n[s] += 1
-            if sev:
-                failed_pairs += 1
-                failed_w += config.weights[max(sev, key=rank.__getitem__)]
-            else:
-                passed_w += config.weights[config.field(rule, fld).severity]
-        total = passed_w + failed_w
-        score = round(100 * passed_w / total, 1) if total else 100.0
-        rows.append({"game_id": gid, "espn_available": bool(available[gid]), "checks": pairs,
-                     "checks_failed": failed_pairs, "critical_findings": failed_n["critical"],
-                     "warning_findings": failed_n["warning"], "quality_score": score,
-                     "quality_bucket": config.buckets.of(score)})  # fmt: skip
-    return pd.DataFrame(rows, columns=[c for c, _ in GAME_QUALITY.columns if c != "game_date"])
+    c = checks[checks.game_id.notna()]
+    sev = c.severity.map(rank)  # NaN: passed
+    pairs = pd.DataFrame({"game_id": c.game_id, "rule": c.rule, "field": c.field, "rank": sev,
+                          "critical": c.severity == "critical", "warning": c.severity == "warning"})  # fmt: skip
+    per_pair = pairs.groupby(["game_id", "rule", "field"], sort=False).agg(
+        rank=("rank", "max"), critical=("critical", "sum"), warning=("warning", "sum")).reset_index()  # fmt: skip
+    by_rank = {v: config.weights[k] for k, v in rank.items()}
+    base = np.array([config.weights[config.field(r, f).severity] for r, f in zip(per_pair.rule, per_pair.field, strict=True)])
+    failed = per_pair["rank"].notna()
+    per_pair["passed_w"] = np.where(failed, 0.0, base)
+    per_pair["failed_w"] = np.where(failed, per_pair["rank"].map(by_rank).fillna(0.0), 0.0)
+    per_pair["failed"] = failed
+    games = per_pair.groupby("game_id").agg(
+        checks=("rule", "size"), checks_failed=("failed", "sum"), critical_findings=("critical", "sum"),
+        warning_findings=("warning", "sum"), passed_w=("passed_w", "sum"), failed_w=("failed_w", "sum"))  # fmt: skip
+    out = pd.DataFrame({"game_id": nba.game_id, "espn_available": (nba.status != "espn_unavailable").to_numpy()})
+    out = out.merge(games.reset_index(), on="game_id", how="left").fillna(
+        {"checks": 0, "checks_failed": 0, "critical_findings": 0, "warning_findings": 0, "passed_w": 0.0, "failed_w": 0.0})  # fmt: skip
+    total = out.passed_w + out.failed_w
+    out["quality_score"] = (100 * out.passed_w / total.where(total > 0)).round(1).fillna(100.0)
+    out["quality_bucket"] = [config.buckets.of(v) for v in out.quality_score]
+    for col in ("checks", "checks_failed", "critical_findings", "warning_findings"):
+        out[col] = out[col].astype(int)
+    return out[cols].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- the phase
