@@ -316,7 +316,7 @@ class TrainingReport:
     end: date
     feature_version: str
     split: Split
-    rows: dict[str, int]  # train, validation, test (after the quality rule), dropped
+    rows: dict[str, int]  # train, validation, test (after the quality rule), dropped, reconcile_excluded
     metrics: dict[str, Metrics]  # model, last_10, season: on the test rows
     importance: dict[str, float]
     iterations: int
@@ -361,7 +361,8 @@ class TrainingReport:
         lines = [self.summary(), ""]
         lines += [f"  {n:<10} {r}" for n, r in self.split.ranges().items()]
         lines.append(f"  rows: {self.rows['train']:,} train, {self.rows['validation']:,} validation, "
-                     f"{self.rows['test']:,} test; {self.rows['dropped']:,} dropped by the quality rule")  # fmt: skip
+                     f"{self.rows['test']:,} test; {self.rows['dropped']:,} dropped by the quality rule, "
+                     f"{self.rows.get('reconcile_excluded', 0):,} left out for a critical reconciliation finding")  # fmt: skip
         lines.append(f"  {self.iterations} boosting rounds, {self.seconds:.1f} s")
         lines += ["", f"  {'':<16}{'MAE':>7}{'RMSE':>7}{'≤3':>7}{'≤5':>7}{'bias':>7}   MAE (bias) by season average"]
         lines.append(f"  {'':<51}" + "".join(f"{label:>16}" for _, label, _ in TIERS))
@@ -399,7 +400,9 @@ class TrainingReport:
             lines += ["", f"![predicted vs actual, error by tier](data:image/png;base64,{base64.b64encode(png).decode()})"]
         lines += ["", "| set | dates |", "|---|---|", *(f"| {n} | {r} |" for n, r in self.split.ranges().items())]
         lines += ["", f"Rows: {self.rows['train']:,} train, {self.rows['validation']:,} validation, {self.rows['test']:,} "
-                  f"test; {self.rows['dropped']:,} dropped by the quality rule (a required feature defaulted). "
+                  f"test; {self.rows['dropped']:,} dropped by the quality rule (a required feature defaulted); "
+                  f"{self.rows.get('reconcile_excluded', 0):,} left out because their game has an open critical "
+                  "reconciliation finding. "
                   f"{self.iterations} boosting rounds in {self.seconds:.1f} s. Feature version {self.feature_version}."]  # fmt: skip
         top = list(self.importance.items())[:10]
         lines += ["", "Permutation importance on the validation dates (MAE increase, points):", "",
@@ -478,7 +481,7 @@ MODELS = TableSpec(
         ("train_start", "DATE"), ("train_end", "DATE"), ("validation_start", "DATE"),
         ("validation_end", "DATE"), ("test_start", "DATE"), ("test_end", "DATE"),
         ("train_rows", "INT64"), ("validation_rows", "INT64"), ("test_rows", "INT64"),
-        ("dropped_rows", "INT64"), ("iterations", "INT64"), ("train_seconds", "FLOAT64"),
+        ("dropped_rows", "INT64"), ("reconcile_excluded_rows", "INT64"), ("iterations", "INT64"), ("train_seconds", "FLOAT64"),
         ("test_mae", "FLOAT64"), ("test_rmse", "FLOAT64"), ("baseline_last_10_mae", "FLOAT64"),
         ("baseline_season_mae", "FLOAT64"),
         ("metrics", "STRING"), ("feature_importance", "STRING"),  # JSON
@@ -541,6 +544,22 @@ def feature_rows(start: date, end: date) -> pd.DataFrame:
     )  # fmt: skip
     rows["game_date"] = pd.to_datetime(rows.game_date).dt.date
     return rows
+
+
+def critical_games(start: date, end: date) -> set[str]:
+    """The games of [start, end] with an open critical reconciliation finding (a points
+    disagreement, a team or game missing from a feed): their rows are left out of training."""
+    from tasks.reconcile import DISCREPANCIES
+
+    wh = get_settings().warehouse_block()
+    if not wh.has_table(DISCREPANCIES):
+        return set()
+    found = wh.query(
+        f"SELECT DISTINCT game_id FROM {DISCREPANCIES.id} WHERE game_date BETWEEN @start AND @end "
+        "AND status = 'open' AND severity = 'critical' AND game_id IS NOT NULL",
+        {"start": start, "end": end},
+    )  # fmt: skip
+    return set(found.game_id)
 
 
 def ml_dates(start: date, end: date) -> list[date]:
@@ -610,8 +629,13 @@ class Trained:
 
 def train_on(rows: pd.DataFrame, start: date, end: date, test_from: date | None = None) -> Trained:
     """The quality rule, the split, the fit, the test metrics next to the baselines, the
-    importance and the plot, on feature-store rows (no Prefect: tests call it)."""
+    importance and the plot, on feature-store rows (no Prefect: tests call it). Rows of a game
+    with an open critical reconciliation finding (`critical_game`) are left out, not
+    down-weighted: their box score is not known to be right."""
     ok = passes_quality(rows) & rows[TARGET].notna()
+    critical = rows["critical_game"].astype(bool) if "critical_game" in rows else pd.Series(False, index=rows.index)
+    excluded = int((ok & critical).sum())
+    ok &= ~critical
     kept = rows[ok]
     if kept.empty:
         raise SplitError(f"no feature-store rows pass the quality rule in {start} → {end}")
@@ -624,7 +648,8 @@ def train_on(rows: pd.DataFrame, start: date, end: date, test_from: date | None 
     metrics = evaluate(test, predicted)
     report = TrainingReport(
         start=start, end=end, feature_version=FEATURE_VERSION, split=split,
-        rows={"train": len(train), "validation": len(validation), "test": len(test), "dropped": int((~ok).sum())},
+        rows={"train": len(train), "validation": len(validation), "test": len(test),
+              "dropped": int((~ok).sum()) - excluded, "reconcile_excluded": excluded},
         metrics=metrics, importance=feature_importance(model, validation), iterations=int(model.regressor_.n_iter_),
         seconds=round(seconds, 2),
     )  # fmt: skip
@@ -634,7 +659,8 @@ def train_on(rows: pd.DataFrame, start: date, end: date, test_from: date | None 
 @task(name="train_model", task_run_name="train-model-{start}-{end}", cache_policy=NO_CACHE)
 def train_model(start: date, end: date, test_from: date | None = None) -> Trained:
     """Read the range's feature store and train (judged by the flow, registered only if it passes)."""
-    return train_on(feature_rows(start, end), start, end, test_from)
+    rows = feature_rows(start, end)
+    return train_on(rows.assign(critical_game=rows.game_id.isin(critical_games(start, end))), start, end, test_from)
 
 
 @task(name="register_model", task_run_name="register-model", cache_policy=NO_CACHE)
@@ -670,7 +696,8 @@ def register_model(trained: Trained) -> TrainingReport:
         "validation_start": r.split.validation[0], "validation_end": r.split.validation[-1],
         "test_start": r.split.test[0], "test_end": r.split.test[-1],
         "train_rows": r.rows["train"], "validation_rows": r.rows["validation"], "test_rows": r.rows["test"],
-        "dropped_rows": r.rows["dropped"], "iterations": r.iterations, "train_seconds": r.seconds,
+        "dropped_rows": r.rows["dropped"], "reconcile_excluded_rows": r.rows.get("reconcile_excluded", 0),
+        "iterations": r.iterations, "train_seconds": r.seconds,
         "test_mae": r.metrics["model"].mae, "test_rmse": r.metrics["model"].rmse,
         "baseline_last_10_mae": r.metrics["last_10"].mae, "baseline_season_mae": r.metrics["season"].mae,
         "metrics": json.dumps({k: asdict(m) for k, m in r.metrics.items()}),

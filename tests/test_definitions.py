@@ -39,7 +39,8 @@ def test_every_flow_is_deployed_to_both_targets_named_for_them():
         by_flow.setdefault(d["entrypoint"], {})[d["name"]] = d
     assert set(by_flow) == {
         "flows/daily.py:daily", "flows/backfill.py:backfill", "flows/validate.py:validate", "flows/ml.py:ml",
-        "flows/raw.py:raw", "flows/analytics.py:analytics", "flows/precompute.py:precompute",
+        "flows/raw.py:raw", "flows/reconcile.py:reconcile", "flows/analytics.py:analytics",
+        "flows/precompute.py:precompute",
     }  # fmt: skip
     for targets in by_flow.values():
         assert set(targets) == set(TARGETS)

@@ -170,7 +170,7 @@ def test_setup_and_deploy_create_what_prefect_yaml_declares(server):
     deployments = server.api("/deployments/filter", {})
     flows = {f["id"]: f["name"] for f in server.api("/flows/filter", {})}
     assert {(flows[d["flow_id"]], d["name"]) for d in deployments} == local
-    assert {name for name, _ in local} == {"daily", "backfill", "validate", "ml", "raw", "analytics", "precompute"}
+    assert {name for name, _ in local} == {"daily", "backfill", "validate", "ml", "raw", "reconcile", "analytics", "precompute"}
 
     daily = next(d for d in deployments if flows[d["flow_id"]] == "daily")
     schedule = daily["schedules"][0]["schedule"]

@@ -31,7 +31,7 @@ def test_the_next_game_date_runs_every_phase_and_reports_the_day(prefect_api, bu
     state = daily(NEXT_DATE, return_state=True)
     assert state.is_completed(), state.message
     report = state.result()
-    assert [r.phase for r in report.phases] == ["raw", "analytics", "precompute"]
+    assert [r.phase for r in report.phases] == ["raw", "reconcile", "analytics", "precompute"]
     assert all(r.ran == [NEXT_DATE] and r.validation.status in ("passed", "warnings") for r in report.phases)
 
     day = str(NEXT_DATE)

@@ -244,3 +244,36 @@ def test_prediction_and_grading_rows(store, trained):
     assert len(graded) == len(predictions) - (day.player_id.iloc[0] in set(predictions.player_id))
     assert (graded.error == graded.predicted_points - graded.actual_points).all()
     assert (graded.within_5 == (graded.absolute_error <= 5)).all()
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+def test_games_with_a_critical_finding_are_left_out_of_training(store, trained):
+    games = sorted(store.game_id.unique())[::40]  # a spread of games, as if each had a critical finding
+    again = ml.train_on(store.assign(critical_game=store.game_id.isin(games)), ML_START, ML_END)
+    usable = ml.passes_quality(store) & store.actual_points.notna()
+    expected = int((usable & store.game_id.isin(games)).sum())
+    assert expected > 100 and again.report.rows["reconcile_excluded"] == expected
+    used = ("train", "validation", "test")
+    assert sum(again.report.rows[k] for k in used) == sum(trained.report.rows[k] for k in used) - expected
+    assert again.report.rows["dropped"] == trained.report.rows["dropped"]  # the quality rule's count is its own
+    assert trained.report.rows["reconcile_excluded"] == 0
+    assert f"{expected:,} left out for a critical reconciliation finding" in again.report.to_text()
+
+
+def test_critical_games_are_the_open_critical_findings_only(hoopflow_home):
+    from blocks.settings import get_settings
+    from tasks.reconcile import DISCREPANCIES
+
+    wh = get_settings().warehouse_block()
+    wh.ensure_tables([DISCREPANCIES])
+    now = pd.Timestamp("2024-01-16T06:00:00Z")
+    rows = [("0022300600", "critical", "open"), ("0022300601", "warning", "open"), ("0022300602", "critical", "resolved"),
+            (None, "critical", "open")]  # the last: an ESPN game NBA.com does not have  # fmt: skip
+    frame = pd.DataFrame([{"finding_key": f"k{i}", "game_date": date(2024, 1, 15), "game_id": g, "entity": "game",
+                           "rule": "provider_game", "field": "game_id", "severity": sev, "status": status,
+                           "first_seen_at": now, "last_seen_at": now} for i, (g, sev, status) in enumerate(rows)])  # fmt: skip
+    wh.replace_partition(DISCREPANCIES, date(2024, 1, 15), frame.reindex(columns=[c for c, _ in DISCREPANCIES.columns]))
+    assert ml.critical_games(date(2024, 1, 1), date(2024, 1, 31)) == {"0022300600"}
+    assert ml.critical_games(date(2024, 2, 1), date(2024, 2, 28)) == set()
