@@ -313,7 +313,8 @@ def test_a_critical_finding_stops_the_backfill_before_analytics(prefect_api, tmp
 
     use_source(monkeypatch, copy_season(tmp_path, ["2023-10-24", "2023-10-25"]))
     espn = espn_copy(tmp_path, ["2023-10-24", "2023-10-25"])
-    edit(espn, lambda df: df[~((df.game_date == "2023-10-25") & (df.team_abbreviation == "ATL"))])  # a game ESPN lacks
+    # a game ESPN lacks: both rows of ATL's game on 2023-10-25
+    edit(espn, lambda df: df[~df.game_id.isin(df.game_id[(df.game_date == "2023-10-25") & (df.team_abbreviation == "ATL")])])
     use_espn(monkeypatch, espn.parent.parent)
     state = backfill(date(2023, 10, 24), date(2023, 10, 25), ["raw", "reconcile", "analytics"], return_state=True)
     assert state.is_failed()
