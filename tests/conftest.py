@@ -56,8 +56,8 @@ BUILT_START, BUILT_END = date(2023, 10, 24), date(2023, 11, 20)
 
 
 def _build_home(tmp_path_factory: pytest.TempPathFactory, name: str, start: date, end: date) -> Path:
-    """A home whose warehouse holds raw, analytics and precompute for [start, end], built by
-    the task functions without Prefect (tasks.phases.run_directly)."""
+    """A home whose warehouse holds every phase (raw, reconcile, analytics, precompute) for
+    [start, end], built by the task functions without Prefect (tasks.phases.run_directly)."""
     from blocks.settings import get_settings
     from tasks.phases import run_directly
 
@@ -66,7 +66,7 @@ def _build_home(tmp_path_factory: pytest.TempPathFactory, name: str, start: date
         mp.setenv("HOOPFLOW_HOME", str(home))
         reset_settings()
         settings = get_settings()
-        run_directly(["raw", "analytics", "precompute"], settings.source_block().game_dates(start, end))
+        run_directly(["raw", "reconcile", "analytics", "precompute"], settings.source_block().game_dates(start, end))
         settings.warehouse_block().query("CHECKPOINT")  # everything in the file: tests copy it
     reset_settings()
     return home

@@ -32,7 +32,7 @@ def test_backfill_prints_the_rows_and_exits_0(prefect_api, season_csv, capsys, t
     dates = box.GAME_DATE[box.GAME_DATE.between("2023-11-10", "2023-11-12")].nunique()
     line = next(x for x in out.splitlines() if "nba_raw.player_boxscores" in x)
     assert line.split()[1:] == [f"{n:,}", "rows", "over", str(dates), "dates"]
-    assert "(raw, analytics, precompute): completed" in out
+    assert "(raw, reconcile, analytics, precompute): completed" in out
     line = next(x for x in out.splitlines() if "nba_precompute.ml_feature_store" in x)
     assert line.split()[1:] == ["0", "rows", "over", "0", "dates"]  # all three are bootstrap days
     # The command closed the warehouse: its write-ahead log is in the file (a copy is whole).
@@ -136,9 +136,9 @@ def test_status_prints_the_date_by_phase_grid(built_copy, capsys, season_csv):
     rows = {line.split()[0]: line.split()[1:] for line in out if line[:4] == "2023"}
     assert sorted(rows) == dates
     built = [d for d in dates if d <= "2023-11-20"]  # the built home ends on 2023-11-20
-    # raw, analytics, precompute
-    assert all(rows[d] == ["current", "current", "current"] for d in built)
-    assert all(rows[d] == ["missing", "missing", "missing"] for d in dates if d not in built)
+    # raw, reconcile, analytics, precompute
+    assert all(rows[d] == ["current"] * 4 for d in built)
+    assert all(rows[d] == ["missing"] * 4 for d in dates if d not in built)
 
 
 def test_backfill_dry_run_prints_the_plan_and_writes_nothing(prefect_api, hoopflow_home, capsys, season_csv):

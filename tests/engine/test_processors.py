@@ -26,7 +26,8 @@ def test_each_processor_has_one_name_for_table_task_and_ledger():
             assert task.task_run_name == p.name.replace("_", "-") + "-{game_date}"
             assert TABLE_PROCESSORS[p.table.name] == (p.name,)
     assert {phase: [t.id for t in tables] for phase, tables in PHASE_TABLES.items()} == {
-        "raw": ["nba_raw.schedule", "nba_raw.player_boxscores", "nba_raw.shots"],
+        "raw": ["nba_raw.schedule", "nba_raw.player_boxscores", "nba_raw.shots", "nba_raw.espn_team_boxscores"],
+        "reconcile": ["nba_ops.provider_games", "nba_ops.discrepancies", "nba_ops.game_quality"],
         "analytics": ["nba_analytics.team_offense_game_summary", "nba_analytics.team_defense_game_summary",
                       "nba_analytics.player_game_summary", "nba_analytics.player_game_context"],
         "precompute": ["nba_precompute.team_defense_zone_analysis", "nba_precompute.player_shot_zone_analysis",

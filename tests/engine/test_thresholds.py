@@ -246,6 +246,8 @@ RULE_RANGES: dict[str, dict[str, tuple[float | None, float | None]]] = {
     "player_composite_factors": {"fatigue_score": (0, 100), "shot_zone_mismatch": (-10, 10),
                                  "pace_adjustment": (-3, 3), "usage_spike": (-3, 3)},
     "ml_feature_store": {"feature_quality_score": SHARE, "actual_points": NOT_NEGATIVE},
+    "espn_team_boxscores": {"team_score": NOT_NEGATIVE, "field_goals_attempted": NOT_NEGATIVE},
+    "game_quality": {"quality_score": (0, 100)},  # a share of checks, in percent
 }  # fmt: skip
 
 
@@ -258,9 +260,10 @@ def test_the_critical_limits_are_the_rules_of_the_game():
     assert per_team_game == dict.fromkeys(
         ("player_boxscores", "player_game_summary", "ml_feature_store"), (PLAYERS_ON_FLOOR, MOST_PLAYERS)
     )
-    assert {t: th.rows_per_game for t, th in loaded.items() if th.rows_per_game} == dict.fromkeys(
-        ("team_offense_game_summary", "team_defense_game_summary"), 2  # two teams a game
-    )
+    assert {t: th.rows_per_game for t, th in loaded.items() if th.rows_per_game} == {
+        "team_offense_game_summary": 2, "team_defense_game_summary": 2,  # two teams a game
+        "game_quality": 1,  # one score a game
+    }  # fmt: skip
     # The court's farthest point from a hoop (5.25 ft in from the baseline) is inside the limit.
     assert ((COURT_LENGTH - 5.25) ** 2 + 25**2) ** 0.5 <= loaded["shots"].ranges["shot_distance"].max
     # NULLs: none in a critical column (a share above 0 would be a calibrated figure).

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e
 
 DATES = ["2023-11-10", "2023-11-11", "2023-11-12"]
 START, END = date(2023, 11, 10), date(2023, 11, 12)
-RAW_PROCESSORS = ("schedule", "player_boxscores", "shots")  # ledger names = table names
+RAW_PROCESSORS = ("schedule", "player_boxscores", "shots", "espn_team_boxscores")  # ledger names = table names
 
 
 def _count(wh, sql: str, params=None) -> int:

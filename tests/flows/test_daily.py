@@ -71,7 +71,7 @@ def test_a_date_after_a_gap_fails_naming_the_missing_date(prefect_api, built_cop
     assert state.is_failed()
     assert "analytics 2023-11-22" in state.message and "2023-11-21" in state.message
     games = (season_csv["schedule"].GAME_DATE == "2023-11-22").sum()
-    assert f"daily 2023-11-22: failed; {games} games; raw ran, analytics failed" in state.message  # raw loaded them
+    assert f"daily 2023-11-22: failed; {games} games; raw ran, reconcile ran, analytics failed" in state.message  # raw loaded them
     # The day's report names the missing history: the box scores of the season before the date.
     assert ("needs nba_raw.player_boxscores for every game date of its season before 2023-11-22; "
             "1 missing: 2023-11-21") in _report()  # fmt: skip

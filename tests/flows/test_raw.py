@@ -8,7 +8,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from blocks.settings import get_settings
+from blocks.settings import REPO_ROOT, get_settings
 from engine.runner import PhaseFailed, PhaseResult
 from flows.backfill import backfill
 from flows.raw import raw
@@ -18,7 +18,7 @@ from tests.conftest import use_source as _use_source
 pytestmark = pytest.mark.e2e
 
 START, END = date(2023, 10, 24), date(2023, 10, 29)
-RAW_PROCESSORS = ("schedule", "player_boxscores", "shots")  # = their tables = ledger names
+RAW_PROCESSORS = ("schedule", "player_boxscores", "shots", "espn_team_boxscores")  # = their tables = ledger names
 
 
 def _per_date(warehouse, sql: str) -> pd.DataFrame:
@@ -75,6 +75,13 @@ def test_backfill_loads_exactly_the_csv_rows_and_a_rerun_writes_nothing(
     pd.testing.assert_frame_equal(
         schedule, _csv_per_date(season_csv["schedule"], home="HOME_PTS", away="AWAY_PTS", ot="NUM_OT")
     )
+    # ESPN's team box: every row of the range's dates, its score total per date as in the CSV
+    espn_csv = pd.read_csv(REPO_ROOT / "data" / "espn" / "2023-24" / "team_box.csv.gz")
+    espn_csv = espn_csv[espn_csv.game_date.between(START.isoformat(), END.isoformat())]
+    espn = _per_date(wh, "SELECT game_date, count(*) AS n, sum(team_score) AS pts FROM nba_raw.espn_team_boxscores "
+                         "WHERE game_date BETWEEN @start AND @end GROUP BY 1")  # fmt: skip
+    assert espn.n.tolist() == espn_csv.groupby("game_date").size().tolist()
+    assert espn.pts.tolist() == espn_csv.groupby("game_date").team_score.sum().tolist()
     # Game ids keep their leading zeros; coordinates keep their decimals.
     ids = wh.query("SELECT DISTINCT game_id FROM nba_raw.schedule ORDER BY 1").game_id
     assert ids.iloc[0] == "0022300061"

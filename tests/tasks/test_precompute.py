@@ -355,8 +355,8 @@ NEW_START, NEW_END = "2024-01-01", "2024-01-15"  # the first date past its boots
 @pytest.fixture(scope="module")
 def two_seasons(tmp_path_factory):
     """A source with two season folders: the bundled season's first four dates as 2023-24,
-    and 2024-01-01 → 01-15 re-labelled as a season of its own (2024-25), built through raw,
-    analytics and precompute without Prefect. Its players played in the first folder too."""
+    and 2024-01-01 → 01-15 re-labelled as a season of its own (2024-25), built through every
+    phase without Prefect. Its players played in the first folder too."""
     root = tmp_path_factory.mktemp("two_seasons")
     frames = {}
     for name in ("schedule", "player_box", "shots"):
@@ -376,7 +376,7 @@ def two_seasons(tmp_path_factory):
         mp.setenv("HOOPFLOW_HOME", str(root / "home"))
         reset_settings()
         dates = get_settings().source_block().game_dates(date.min, date.max)
-        run_directly(["raw", "analytics", "precompute"], dates)
+        run_directly(["raw", "reconcile", "analytics", "precompute"], dates)
         get_settings().warehouse_block().query("CHECKPOINT")  # everything in the file: a test copies it
         yield get_settings(), frames, root
     reset_settings()
