@@ -50,7 +50,9 @@ class ReconcileReport:
     def headline(self) -> str:
         span = str(self.start) if self.start == self.end else f"{self.start} → {self.end}"
         games = self.open.game_id.fillna(self.open.provider_game_id).nunique() if len(self.open) else 0
-        verdict = "clean" if not len(self.open) else f"{len(self.open)} open findings ({self.critical} critical, {self.warnings} warning) on {games} games"
+        verdict = "clean" if not len(self.open) else (
+            f"{len(self.open)} open findings ({self.critical} critical, {self.warnings} warning) on {games} "
+            f"game{'s' if games != 1 else ''}")  # fmt: skip
         espn = f"; ESPN not available on {len(self.espn_unavailable)} dates" if self.espn_unavailable else ""
         return f"reconcile {span}: {self.games} games, {verdict}{espn}"
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -265,6 +266,15 @@ def test_each_seeded_defect_is_found_by_its_rule_and_no_other(tmp_path, monkeypa
 # ---------------------------------------------------------------- through the flows
 
 
+def _artifact(key: str):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return max(found, key=lambda a: a.created)
+
+
 FIND_DATES = ["2023-10-27", "2023-10-28"]  # 0022300078 (5 findings), 0022300089, 0022300091
 
 
@@ -293,7 +303,16 @@ def test_a_corrected_source_resolves_its_finding_and_keeps_it(prefect_api, tmp_p
     assert set(others.status) == {"open"}
     assert (others.first_seen_at == before.drop(fixed).first_seen_at).all()
     # only 2023-10-27 changed: its findings were seen again, 2023-10-28's were not re-evaluated
+    # the run's artifacts say so: the backfill reconciled the changed date only; its report
+    # (what this run resolved) and its open findings
     day1 = others.game_date.astype(str).str[:10] == "2023-10-27"
+    report, table = _artifact("reconcile-report"), _artifact("reconcile-open-findings")
+    games = int((pd.read_csv(SEASON_DIR / "schedule.csv.gz").GAME_DATE == "2023-10-27").sum())
+    assert report.description == f"reconcile 2023-10-27: {games} games, 4 open findings (0 critical, 4 warning) on 1 game"
+    assert "Opened by this run: 0; resolved by this run: 1;" in report.data
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert sorted((r["rule"], r["field"], r["game_id"]) for r in rows) == sorted(
+        tuple(k.split("|")[:3]) for k in others.index[day1])  # fmt: skip
     assert (others.last_seen_at[day1] > before.last_seen_at.reindex(others.index)[day1]).all()
     assert (others.last_seen_at[~day1] == before.last_seen_at.reindex(others.index)[~day1]).all()
 
