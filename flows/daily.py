@@ -1,5 +1,6 @@
 """The nightly run: one game date (default: yesterday in America/New_York) through raw,
-analytics and precompute, each phase validated before the next, and the day's report as an
+reconcile, analytics and precompute, each phase validated before the next (a critical
+reconciliation finding stops it before analytics), and the day's report as an
 artifact. A day without games ends Completed with a note; a second run finds every phase
 current and does nothing but validate and report."""
 
@@ -41,7 +42,7 @@ def _run_name() -> str:
 
 @flow(name="daily", flow_run_name=_run_name)
 def daily(game_date: date | None = None) -> DailyReport:
-    """Ingest, transform, precompute and validate one game date; publish the day's report."""
+    """Ingest, reconcile, transform, precompute and validate one game date; publish the day's report."""
     game_date = game_date or default_game_date()
     logger, settings = get_run_logger(), get_settings()
     warehouse = settings.warehouse_block()
