@@ -237,14 +237,7 @@ class BundledSeasonSource(Source):
 
     def fingerprint(self, table: str, game_date: date) -> str:
         self._maybe_fail("fingerprint", table, game_date)
-        # The hash of exactly the bytes an extract would land: an edit to one date of a
-        # season file re-extracts that date only. A date whose rows cannot be read still has
-        # a fingerprint (planning goes on); its extract fails with the file's error.
-        try:
-            data = _csv_of_date(table, game_date, self._season_files(table))
-        except SourceFileError as exc:
-            return "unreadable:" + hashlib.sha256(str(exc).encode()).hexdigest()
-        return hashlib.sha256(data).hexdigest()
+        return _fingerprint_of(table, game_date, self._season_files(table))
 
     def fetch_csv(self, table: str, game_date: date) -> bytes:
         self._maybe_fail("fetch_csv", table, game_date)
@@ -298,13 +291,10 @@ class EspnTeamBoxSource(Source):
 
     def fingerprint(self, table: str, game_date: date) -> str:
         self._check(table)
-        if not self.covers(game_date):
+        files = self._files()
+        if not any(_may_cover(path, game_date, game_date) for path, _, _ in files):
             return "unavailable"
-        try:
-            data = _csv_of_date(table, game_date, self._files())
-        except SourceFileError as exc:
-            return "unreadable:" + hashlib.sha256(str(exc).encode()).hexdigest()
-        return hashlib.sha256(data).hexdigest()
+        return _fingerprint_of(table, game_date, files)
 
     def fetch_csv(self, table: str, game_date: date) -> bytes:
         self._check(table)
@@ -382,7 +372,7 @@ def _season_covers(path: str, game_date: date) -> bool:
 def _rows_of(table: str, game_date: date, files: Files) -> pd.DataFrame:
     """The date's rows of `table`; a SourceFileError when its season's file, or the date's
     rows in it, cannot be read (the other dates and seasons are not affected)."""
-    columns = DATE_COLUMN.get(table, ("GAME_DATE", "GAME_ID"))
+    columns = DATE_COLUMN.get(table, ())  # NBA.com's files: the defaults, one cache entry per file
     for path, mtime_ns, size in files:
         f = _read_season_file(path, mtime_ns, size, *columns)
         if game_date in f.problems:
@@ -394,6 +384,17 @@ def _rows_of(table: str, game_date: date, files: Files) -> pd.DataFrame:
         if game_date in f.by_date:
             return f.by_date[game_date].reset_index(drop=True)
     return pd.DataFrame(columns=list(SOURCE_COLUMNS[table]), dtype="object")
+
+
+def _fingerprint_of(table: str, game_date: date, files: Files) -> str:
+    """The hash of exactly the bytes an extract would land: an edit to one date of a season
+    file re-extracts that date only. A date whose rows cannot be read still has a
+    fingerprint (planning goes on); its extract fails with the file's error."""
+    try:
+        data = _csv_of_date(table, game_date, files)
+    except SourceFileError as exc:
+        return "unreadable:" + hashlib.sha256(str(exc).encode()).hexdigest()
+    return hashlib.sha256(data).hexdigest()
 
 
 @lru_cache(maxsize=4096)

@@ -324,12 +324,13 @@ def reconcile_command(args: argparse.Namespace) -> int:
     started = datetime.now(timezone.utc)
     loaded = raw(start, end, return_state=True)
     state = reconcile(start, end, reprocess=args.reprocess, return_state=True)
-    print(reconcile_report(get_settings().warehouse_block(), start, end, started).to_text())
+    report = reconcile_report(get_settings().warehouse_block(), start, end, started)
+    print(report.to_text())
     failed = [s for s in (loaded, state) if not s.is_completed()]
     if failed:
         print("\nFAILED: " + "; ".join(s.message or s.name for s in failed), file=sys.stderr)
         return 1
-    return reconcile_report(get_settings().warehouse_block(), start, end, started).exit_code
+    return report.exit_code
 
 
 def status_command(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 from blocks.sources import ESPN_TABLE, SOURCE_COLUMNS, SOURCE_TABLES
 from blocks.warehouse import TableSpec, Warehouse
 from engine.processors import Phase, Processor, ProcessorRun, Read
-from tasks.teams import provider_teams
+from tasks.teams import team_lookup
 
 _PROVENANCE = (("ingested_at", "TIMESTAMP"), ("source", "STRING"))
 
@@ -296,7 +296,7 @@ def check_espn_teams(game_date: date, parsed: pd.DataFrame, file: str) -> None:
     """ESPN rows must name teams of the team table (config/provider_teams.yaml) by their own
     id and abbreviation, and say home or away: a team that cannot be mapped is refused here,
     by field, never dropped later."""
-    teams = {t.espn_team_id: t.espn for t in provider_teams()}
+    teams = team_lookup("espn_team_id", "espn")
     problems: list[tuple[str, str]] = []
     for id_col, abbr_col in (("team_id", "team_abbreviation"), ("opponent_team_id", "opponent_team_abbreviation")):
         ids = parsed[id_col].astype(int)

@@ -26,7 +26,7 @@ from engine.processors import Phase, Processor, ProcessorRun, Read, _sql_text
 from tasks.analytics import sql_file
 from tasks.raw import seasons_of
 from tasks.reconcile_rules import FEEDS, RULES, ReconcileConfig, load_rules, rules_text
-from tasks.teams import provider_teams
+from tasks.teams import team_lookup
 
 PROVIDER_GAMES = TableSpec(
     dataset="nba_ops",
@@ -103,7 +103,7 @@ _LONG = ["game_id", "provider_game_id", "entity", "entity_id", "entity_name", "r
 def espn_games(espn: pd.DataFrame) -> pd.DataFrame:
     """One row per ESPN game of the date: its home and away team as NBA.com ids (either side's
     row says both teams: `opponent_team_id`), and how many team rows ESPN has for it."""
-    to_nba = {t.espn_team_id: t.nba_team_id for t in provider_teams()}
+    to_nba = team_lookup("espn_team_id", "nba_team_id")
     cols = ["provider_game_id", "home_team_id", "away_team_id", "provider_teams"]
     if not len(espn):
         return pd.DataFrame(columns=cols)
@@ -135,7 +135,7 @@ def map_provider_games(nba: pd.DataFrame, espn: pd.DataFrame, espn_available: bo
         [both._merge == "left_only", both._merge == "right_only", mapped > 1],
         ["missing_in_espn", "missing_in_nba", "duplicate"], "matched",
     )
-    abbr = {t.nba_team_id: t.nba for t in provider_teams()}
+    abbr = team_lookup("nba_team_id", "nba")
     both["home_team"] = both.home_team.fillna(both.home_team_id.map(abbr))
     both["away_team"] = both.away_team.fillna(both.away_team_id.map(abbr))
     both["provider_teams"] = both.provider_teams.fillna(0).astype(int)
@@ -177,7 +177,7 @@ def comparisons(
     raw rows and the date's provider_games."""
     matched = mapping[mapping.status.isin(["matched", "duplicate"])]
     espn_of = dict(zip(matched.game_id, matched.provider_game_id, strict=True))  # duplicate: one of them
-    to_nba = {t.espn_team_id: t.nba_team_id for t in provider_teams()}
+    to_nba = team_lookup("espn_team_id", "nba_team_id")
     e = espn.assign(team_id=espn.team_id.astype(int).map(to_nba), provider_game_id=espn.game_id.astype(str))
     e = e[e.provider_game_id.isin(set(espn_of.values()))]
     e = e.assign(game_id=e.provider_game_id.map({v: k for k, v in espn_of.items()}))
@@ -363,8 +363,8 @@ def _mapping(run: ProcessorRun) -> pd.DataFrame:
                                {"game_date": run.game_date})  # fmt: skip
 
 
-def _checks(run: ProcessorRun) -> pd.DataFrame:
-    long = comparisons(_query(run, _SQL[0]), _query(run, _SQL[1]), _query(run, _SQL[2]), _espn_rows(run), _mapping(run))
+def _checks(run: ProcessorRun, mapping: pd.DataFrame) -> pd.DataFrame:
+    long = comparisons(*(_query(run, name) for name in _SQL), _espn_rows(run), mapping)
     return evaluate(long, load_rules())
 
 
@@ -378,17 +378,18 @@ def provider_games(run: ProcessorRun) -> pd.DataFrame:
 
 def discrepancies(run: ProcessorRun) -> pd.DataFrame:
     now = datetime.now(timezone.utc)
-    current = findings(_checks(run), run.game_date)
+    current = findings(_checks(run, _mapping(run)), run.game_date)
     previous = run.warehouse.query(
         "SELECT * FROM nba_ops.discrepancies WHERE game_date = @game_date", {"game_date": run.game_date}
-    ) if run.warehouse.has_table(DISCREPANCIES) else pd.DataFrame(columns=[c for c, _ in DISCREPANCIES.columns])  # fmt: skip
+    ) if run.warehouse.has_table(DISCREPANCIES) else pd.DataFrame()  # fmt: skip
     merged = merge_history(previous, current, now)
     run.detail.update(open=int((merged.status == OPEN).sum()), resolved=int((merged.status == RESOLVED).sum()))
     return merged.assign(game_date=run.game_date)
 
 
 def game_quality(run: ProcessorRun) -> pd.DataFrame:
-    return game_quality_of(_checks(run), _mapping(run), load_rules()).assign(game_date=run.game_date)
+    mapping = _mapping(run)
+    return game_quality_of(_checks(run, mapping), mapping, load_rules()).assign(game_date=run.game_date)
 
 
 _RAW = (Read("schedule"), Read("player_boxscores"), Read("shots"), Read("espn_team_boxscores"))

@@ -32,3 +32,9 @@ def provider_teams() -> tuple[ProviderTeam, ...]:
         if len(set(values)) != len(values):
             raise ValueError(f"{PROVIDER_TEAMS_FILE}: {field} listed twice")
     return teams
+
+
+@cache
+def team_lookup(key: str, value: str) -> dict[int | str, int | str]:
+    """One field of the team table by another, e.g. `team_lookup("espn_team_id", "nba_team_id")`."""
+    return {getattr(t, key): getattr(t, value) for t in provider_teams()}

@@ -31,6 +31,9 @@ from engine.thresholds import TableThresholds, load_thresholds
 
 
 _RANGE = "game_date BETWEEN @start AND @end"
+_FINDINGS = f"""SELECT game_id, game_date, provider_game_id, entity_name, rule, field, difference, message,
+                       severity, status
+                FROM nba_ops.discrepancies WHERE {_RANGE}"""
 
 # ---------------------------------------------------------------- identities per table
 # Each selects the rows it checks; `violation` says when a row breaks the rule.
@@ -156,16 +159,12 @@ IDENTITIES: dict[str, dict[str, Identity]] = {
         # The gate of the reconcile phase: a critical finding stops the run before analytics.
         "no_open_critical_findings": Identity(
             "no open critical reconciliation finding (points, overtime, a game or team missing from a feed)",
-            f"""SELECT game_id, game_date, provider_game_id, entity_name, rule, field, difference, message,
-                       severity, status
-                FROM nba_ops.discrepancies WHERE {_RANGE}""",
+            _FINDINGS,
             "status = 'open' AND severity = 'critical'",
         ),
         "no_open_warnings": Identity(
             "no open warning finding (a counting stat off between two feeds)",
-            f"""SELECT game_id, game_date, provider_game_id, entity_name, rule, field, difference, message,
-                       severity, status
-                FROM nba_ops.discrepancies WHERE {_RANGE}""",
+            _FINDINGS,
             "status = 'open' AND severity = 'warning'",
             severity="warning",
         ),
